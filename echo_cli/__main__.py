@@ -1,0 +1,3 @@
+from echo_cli.cli import main
+
+main()

@@ -1,0 +1,195 @@
+"""The echo-cli commands: parse, call, print. Heavy imports live inside the command bodies.
+
+    echo-cli train configs/lag1.yaml --set train.epochs=50
+    echo-cli check-data configs/lag1.yaml
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from echo_cli.config import Config, ConfigError, load_config, to_yaml
+
+# Typer vendors Click and exports only BadParameter; its base class covers every usage error.
+UsageError = typer.BadParameter.__mro__[1]
+
+app = typer.Typer(
+    name="echo-cli",
+    help="Learn how recurrent networks remember: train LSTMs to echo random integers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+SET_HELP = ("Override one config key with a dotted KEY=VALUE, e.g. --set train.epochs=50. "
+            "Repeatable.")
+
+
+class Engine(str, enum.Enum):
+    fast = "fast"
+    tutorial = "tutorial"
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def fail(message: str, *, code: int = 2) -> typer.Exit:
+    """Print one plain error line on stderr and return the exit to raise."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _load(config: Path | None, overrides: list[str]) -> Config:
+    try:
+        return load_config(config, overrides=overrides)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+
+
+def _print_warnings(console: Console, cfg: Config) -> None:
+    for note in cfg.warnings():
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def _run_dir(out: Path | None, name: str) -> Path:
+    """The directory for this run's files; never one that already holds files."""
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise fail(f"--out {out} is a file; give a new or empty directory")
+        if out.is_dir() and any(out.iterdir()):
+            raise fail(f"--out {out} already holds files and is left untouched; "
+                       f"give a new or empty directory")
+        return out
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = Path("runs") / f"{name}-{stamp}"
+    suffix = 2
+    while candidate.exists():
+        candidate = Path("runs") / f"{name}-{stamp}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="YAML experiment config, e.g. configs/lag1.yaml."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory (new or empty). Default: runs/<name>-<timestamp>/."
+    ),
+    engine: Engine = typer.Option(
+        Engine.fast, "--engine",
+        help="fast: one fit over all sequences (default). tutorial: one fit per epoch, "
+             "as the tutorial does. Both make the same updates.",
+    ),
+) -> None:
+    """Train one experiment, score it on fresh held-out sequences, and save the run."""
+    cfg = _load(config, set_)
+    run_dir = _run_dir(out, cfg.name)
+    console = _console()
+    console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}")
+    console.print(to_yaml(cfg).rstrip(), markup=False)
+    _print_warnings(console, cfg)
+
+    from echo_cli import report
+    from echo_cli.models import import_keras
+    from echo_cli.train import train as run_training
+
+    import_keras()
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    with report.TrainProgress(console, cfg.train.epochs) as bar:
+        model, result = run_training(cfg, engine=engine.value, on_epoch=bar.update)
+
+    metrics = result.metrics(cfg)
+    report.write_history(run_dir / "history.csv", result.history)
+    model.save(run_dir / "model.keras")
+    report.write_json(run_dir / "metrics.json", metrics)
+
+    if result.history:
+        console.print(report.history_table(result.history))
+    console.print(f"{result.updates} weight updates on {result.samples} samples in "
+                  f"{result.train_seconds:.1f} s ({result.backend})")
+    if result.interrupted:
+        console.print(f"[yellow]interrupted[/] after {result.epochs_completed} of "
+                      f"{cfg.train.epochs} epochs; what was done so far is in {run_dir}/")
+        raise typer.Exit(130)
+    held = result.heldout
+    examples = [vars(e) for e in held.examples]
+    if examples:
+        console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target))
+    console.print(report.heldout_line(metrics))
+    console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json)")
+
+
+@app.command("check-data")
+def check_data(
+    config: Path | None = typer.Argument(
+        None, help="YAML experiment config. Default: the built-in defaults (configs/lag1.yaml)."
+    ),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+) -> None:
+    """Show exactly how one seeded sequence is framed into samples X and targets y."""
+    from echo_cli import data, report
+    from echo_cli.report import MISS
+
+    cfg = _load(config, set_)
+    plan = cfg.framing
+    seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,
+                                   length=cfg.data.length, n_unique=cfg.data.n_unique)
+    framed = data.frame(seqs, plan)
+    console = _console()
+    console.print(f"[bold]sequence[/] (the first training sequence of seed {cfg.seed}), "
+                  f"t = 0 .. {cfg.data.length - 1}:")
+    console.print(" ".join(str(v) for v in seqs[0]), markup=False)
+    stateful = cfg.model.stateful
+    console.print(report.framing_table(
+        t=framed.t.tolist(), x=framed.x[0].tolist(), y=framed.y[0].tolist(), lag=cfg.data.lag,
+        state_from=data.state_sources(plan, stateful=True) if stateful else None,
+        batch_size=plan.batch_size,
+    ))
+    rows = data.rows_per_sequence(plan)
+    steps = data.timesteps(plan)
+    console.print(
+        f"{rows} samples per sequence, x: ({rows}, {steps}, {cfg.data.n_unique}) one-hot, "
+        f"in {rows // plan.batch_size} batches of {plan.batch_size}"
+    )
+    if (framed.x < 0).any():
+        console.print(f"{MISS} marks a step before the sequence starts: an all-zero one-hot row"
+                      + (", hidden from the LSTM by a Masking layer" if cfg.data.missing == "mask"
+                         else ""))
+    for t, reason in data.dropped_rows(plan):
+        console.print(f"dropped t={t}: {reason}")
+    if cfg.data.target == "sequence":
+        unscored = int((framed.y[0] < 0).sum())
+        console.print(f"{unscored} target positions per sequence are unscored (shown as -): "
+                      f"their X(p-{cfg.data.lag}) is before the window or the sequence")
+    if stateful:
+        console.print(
+            f"stateful: Keras carries state from sample i of one batch to sample i of the next, "
+            f"so each row starts from the state of the row {plan.batch_size} earlier, not the "
+            f"row before; the state is reset to zeros at the start of every sequence"
+        )
+    _print_warnings(console, cfg)
+
+
+def main() -> None:
+    """Console entry point: usage errors become one plain line with exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as err:
+        command = err.ctx.command_path if err.ctx else "echo-cli"
+        print(f"error: {err.format_message()} (see `{command} --help`)", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,297 @@
+"""Experiment configuration: one schema, YAML loading, dotted overrides, one validation pass.
+
+Precedence is defaults < file < command line, then validation:
+
+    cfg = load_config("configs/lag1.yaml", overrides=["train.epochs=50"])
+    cfg.data.window  # 5
+
+Every problem raises ConfigError with one line that names the key, what was received
+and what was expected. This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from echo_cli import data as framing
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run. The message is one line, ready to print."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class DataConfig(_Section):
+    n_unique: int = Field(100, ge=2, description="integers 0 .. n_unique-1")
+    length: int = Field(25, ge=1, description="integers per random sequence")
+    lag: int = Field(1, ge=0, description="the target is X(t - lag)")
+    window: int = Field(5, ge=1, description="context timesteps X(t-window+1) .. X(t)")
+    missing: Literal["drop", "pad", "mask"] = Field(
+        "drop", description="rows whose window starts before the sequence: drop | pad | mask"
+    )
+    context: Literal["window", "full"] = Field(
+        "window", description="window: the last `window` steps; full: the whole sequence so far"
+    )
+    target: Literal["value", "sequence"] = Field(
+        "value", description="value: one X(t-lag) per row; sequence: X(p-lag) at every position p"
+    )
+
+
+class ModelConfig(_Section):
+    kind: Literal["lstm"] = Field("lstm", description="the recurrent layer")
+    units: int = Field(50, ge=1, description="hidden units of the recurrent layer")
+    stateful: bool = Field(True, description="carry state from batch to batch within a sequence")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(2000, ge=1, description="one epoch = one freshly generated sequence")
+    batch_size: int = Field(5, ge=1, description="samples per weight update")
+    learning_rate: float = Field(0.001, gt=0, description="Adam's step size")
+
+
+class EvalConfig(_Section):
+    sequences: int = Field(1000, ge=1, description="fresh held-out sequences, from a separate seed")
+    examples: int = Field(3, ge=0, description="decoded held-out sequences to print")
+
+
+class Config(_Section):
+    name: str = Field("lag1", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(1, ge=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Config:
+        d = self.data
+        if d.context == "window" and d.window > d.length:
+            raise ValueError(
+                f"data.window must be ≤ data.length ({d.length}), got {d.window}; "
+                f"a window cannot be longer than the sequence"
+            )
+        if d.lag >= d.length:
+            raise ValueError(
+                f"data.lag must be < data.length ({d.length}), got {d.lag}; "
+                f"no row of a {d.length}-integer sequence has a target {d.lag} steps back"
+            )
+        if d.context == "full" and d.missing == "drop":
+            raise ValueError(
+                "data.context: full needs data.missing: pad or mask; with drop only the last "
+                "row of each sequence would be kept"
+            )
+        rows = framing.candidate_rows(self.framing)
+        if rows < 1:
+            raise ValueError(
+                f"no row of a {d.length}-integer sequence has both a full window of {d.window} "
+                f"and a target {d.lag} steps back; lower data.window or data.lag, "
+                f"or use data.missing: pad"
+            )
+        b = self.train.batch_size
+        if b > rows:
+            fits = ", ".join(str(k) for k in range(1, rows + 1) if rows % k == 0)
+            raise ValueError(
+                f"train.batch_size must be ≤ {rows}, the samples per sequence, got {b}; "
+                f"batch sizes that divide {rows} exactly: {fits}"
+            )
+        return self
+
+    @property
+    def framing(self) -> framing.Framing:
+        d = self.data
+        return framing.Framing(
+            length=d.length,
+            lag=d.lag,
+            window=d.window,
+            missing=d.missing,
+            context=d.context,
+            target=d.target,
+            batch_size=self.train.batch_size,
+        )
+
+    @property
+    def chance_accuracy(self) -> float:
+        return 1.0 / self.data.n_unique
+
+    def warnings(self) -> list[str]:
+        """Plain-language notes about a config that runs but may surprise its user."""
+        notes = []
+        d = self.data
+        if d.context == "window" and d.lag >= d.window:
+            notes.append(
+                f"data.lag={d.lag} ≥ data.window={d.window}: the target X(t-{d.lag}) is outside "
+                f"the window the model sees, so expect chance accuracy "
+                f"(1/{d.n_unique} = {self.chance_accuracy:.3g}). This is the beginner's mistake."
+            )
+        plan = self.framing
+        trimmed = framing.trimmed_rows(plan)
+        if trimmed:
+            notes.append(
+                f"each sequence has {framing.rows_per_sequence(plan) + trimmed} samples; the "
+                f"oldest {trimmed} {'is' if trimmed == 1 else 'are'} trimmed so that they fill "
+                f"whole batches of train.batch_size={plan.batch_size}"
+            )
+        return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML: PyYAML follows YAML 1.1, where `1e-3` is a string. Accept it as the float users mean.
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; give the path to a YAML file, "
+                          f"for example configs/lag1.yaml")
+    if path.is_dir():
+        raise ConfigError(f"config path {path} is a directory; give a YAML file inside it, "
+                          f"for example {path / 'config.yaml'}")
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "it is not valid YAML"
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text file; give a YAML config") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path} must hold a YAML mapping of keys (name:, data:, model:, ...), "
+            f"got a {type(raw).__name__}"
+        )
+    return raw
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Set one dotted `KEY=VALUE` into raw, parsing VALUE as a YAML scalar.
+
+    Raises:
+        ConfigError: the assignment has no `=`, an empty key, or walks into a non-mapping.
+    """
+    key, sep, text = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(
+            f"--set expects KEY=VALUE, for example train.epochs=50, got {assignment!r}"
+        )
+    try:
+        value = parse_yaml(text) if text.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment}: {text!r} is not a valid YAML value") from None
+    parts = key.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"--set {assignment}: {where} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        keys.append(dotted)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_known_keys(annotation, f"{dotted}."))
+    return keys
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into "KEY must ..., got VALUE"."""
+    loc = ".".join(str(p) for p in err["loc"])
+    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(loc, _known_keys(Config), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}?" if close else "see `echo-cli check-data --help`"
+        return f"{loc} is not a known key; {hint}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    expected = {
+        "int_type": "an integer",
+        "float_type": "a number",
+        "bool_type": "true or false",
+        "string_type": "a string",
+        "model_type": "a mapping of keys",
+        "dict_type": "a mapping of keys",
+    }
+    if kind in expected:
+        return f"{loc} must be {expected[kind]}, got {got!r}"
+    bounds = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤",
+              "less_than": "<"}
+    if kind in bounds:
+        bound = next(iter(ctx.values()))
+        return f"{loc} must be {bounds[kind]} {bound}, got {got!r}"
+    if kind == "literal_error":
+        return f"{loc} must be one of {ctx.get('expected')}, got {got!r}"
+    return f"{loc}: {err['msg'].lower()}, got {got!r}"
+
+
+def validate(raw: dict[str, Any], *, source: str = "config") -> Config:
+    """Build a Config from a nested dict, or raise ConfigError with one line."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_describe(first)}{tail}") from None
+
+
+def load_config(path: str | Path | None = None, *, overrides: list[str] | None = None) -> Config:
+    """Defaults < YAML file < dotted overrides, then one validation pass.
+
+    Args:
+        path: a YAML file listing only what differs from the defaults; None for the defaults.
+        overrides: `KEY=VALUE` strings such as `train.epochs=50`.
+
+    Raises:
+        ConfigError: anything that would stop the run, as one printable line.
+    """
+    raw = _read_file(Path(path)) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
+    for assignment in overrides or []:
+        apply_override(raw, assignment)
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    return validate(raw, source=source)
+
+
+def to_yaml(cfg: Config) -> str:
+    """The resolved config as YAML: loading it again reproduces the run."""
+    return yaml.safe_dump(cfg.model_dump(), sort_keys=False)

@@ -1,0 +1,113 @@
+"""The model factory: ids in, a softmax over the n_unique integers out.
+
+    model = build_model(cfg)                  # batch size from cfg when stateful
+    compile_model(model, cfg)
+    model.predict(model_input(framed.x[0]))
+
+Inputs are integer ids shifted by one, so that 0 marks a missing step. A frozen identity
+`Embedding` turns them into the tutorial's one-hot vectors (a missing step is all zeros)
+inside the model, which keeps the training data small and the saved model self-contained.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from echo_cli.config import Config
+from echo_cli.data import timesteps
+
+_UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
+
+
+def import_keras():
+    """Import Keras, silencing what TensorFlow's C++ start-up prints on stderr.
+
+    TensorFlow logs oneDNN and CUDA notices through absl before any Python setting applies;
+    they say nothing about the experiment. Python errors still surface after the import.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras
+
+
+def model_input(x: np.ndarray) -> np.ndarray:
+    """Framed ids (MISSING = -1) to model ids (0 = missing), int32."""
+    return (np.asarray(x) + 1).astype(np.int32)
+
+
+def build_model(cfg: Config, *, batch_size: int | None = None):
+    """Build the config's model, uncompiled.
+
+    Args:
+        cfg: a validated config.
+        batch_size: the fixed batch of a stateful model; defaults to train.batch_size.
+
+    Returns:
+        A keras.Model mapping (batch, timesteps) int32 ids to (batch, n_unique) probabilities,
+        or (batch, timesteps, n_unique) for sequence targets.
+    """
+    import keras
+    from keras import layers
+
+    n, steps = cfg.data.n_unique, timesteps(cfg.framing)
+    if cfg.model.stateful:
+        inputs = keras.Input(batch_shape=(batch_size or cfg.train.batch_size, steps),
+                             dtype="int32", name="ids")
+    else:
+        inputs = keras.Input(shape=(steps,), dtype="int32", name="ids")
+    one_hot = layers.Embedding(n + 1, n, trainable=False, name="one_hot")
+    h = one_hot(inputs)
+    if cfg.data.missing == "mask":
+        h = layers.Masking(mask_value=0.0, name="mask")(h)
+    h = layers.LSTM(
+        cfg.model.units,
+        stateful=cfg.model.stateful,
+        return_sequences=cfg.data.target == "sequence",
+        unroll=steps <= _UNROLL_UP_TO,
+        name="lstm",
+    )(h)
+    outputs = layers.Dense(n, activation="softmax", name="echo")(h)
+    model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
+    one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
+    return model
+
+
+def compile_model(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
+    """Adam on sparse cross-entropy, with accuracy that respects unscored positions."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.train.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        weighted_metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
+
+
+def stateful_layers(model) -> list:
+    return [layer for layer in model.layers if getattr(layer, "stateful", False)]
+
+
+def reset_states(model) -> None:
+    """Zero every stateful layer's state (Keras 3 has no model.reset_states)."""
+    for layer in stateful_layers(model):
+        layer.reset_state()
+
+
+def copy_with_batch(model, cfg: Config, batch_size: int):
+    """The same weights in a model built for another fixed batch size (stateful inference)."""
+    clone = build_model(cfg, batch_size=batch_size)
+    clone.set_weights(model.get_weights())
+    return clone

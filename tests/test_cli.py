@@ -1,0 +1,207 @@
+"""The commands as a user runs them: output, files written, and one-line errors."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echo_cli import report
+from echo_cli.cli import app
+from echo_cli.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Run every command from an empty directory, so a stray runs/ would be visible."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "110")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    assert not Path("runs").exists()
+
+
+# -------------------------------------------------------------------------------- check-data
+
+def test_check_data_defaults_show_the_tutorial_framing():
+    result = invoke("check-data")
+    assert result.exit_code == 0, result.output
+    assert "20 samples per sequence" in result.output
+    assert "4 batches of 5" in result.output
+    assert "dropped t=4: trimmed so samples fill whole batches of 5" in result.output
+    assert "state from" in result.output and "zeros (reset)" in result.output
+
+
+def test_check_data_shows_the_beginners_mistake():
+    result = invoke("check-data", ROOT / "configs/lag_no_context.yaml")
+    assert result.exit_code == 0, result.output
+    assert "24 samples per sequence" in result.output
+    assert "t=1" in result.output  # row t=7 receives the state of row t=1
+    assert "beginner's mistake" in result.output
+
+
+def test_check_data_reports_config_errors():
+    assert_one_line_error(invoke("check-data", "--set", "data.window=0"), "data.window must be ≥ 1")
+
+
+def test_help_answers_without_tensorflow():
+    code = (
+        "import sys\nfrom echo_cli.cli import app\n"
+        "for cmd in ([], ['train'], ['check-data']):\n"
+        "    try:\n        app([*cmd, '--help'])\n    except SystemExit:\n        pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--set" in out.stdout and "--engine" in out.stdout and "--out" in out.stdout
+
+
+def test_bad_flag_is_one_line_with_exit_2():
+    out = subprocess.run([sys.executable, "-m", "echo_cli", "train", "--epoch", "3", "x.yaml"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: No such option: --epoch (see `echo-cli train --help`)"
+    ] or "No such option: --epoch" in out.stderr.strip()
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_bad_engine_is_one_line_with_exit_2():
+    out = subprocess.run([sys.executable, "-m", "echo_cli", "train", "x.yaml", "--engine", "slow"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "'slow' is not one of" in out.stderr
+
+
+# -------------------------------------------------------------------------------- train
+
+def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    result = invoke("train", ROOT / "configs/lag1.yaml", *sets, "--out", "run1")
+    assert result.exit_code == 0, result.output
+    run = Path("run1")
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "history.csv", "model.keras",
+                                               "metrics.json"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("name", "seed", "engine", "epochs", "updates", "train_seconds",
+                "heldout_accuracy", "heldout_targets", "ci95_low", "ci95_high", "chance_accuracy"):
+        assert key in metrics
+    assert metrics["engine"] == "fast" and metrics["epochs"] == 6 and not metrics["interrupted"]
+    assert metrics["updates"] == 6 * 3  # t = 1..9: 9 rows, 3 batches of 3
+    assert metrics["heldout_targets"] == 12 * 9
+    assert metrics["chance_accuracy"] == 0.125
+    with (run / "history.csv").open() as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4, 5, 6]
+    assert "held-out accuracy" in result.output and "chance 0.1250" in result.output
+    assert "training, per epoch" in result.output and "expected X(t-1)" in result.output
+
+    again = invoke("train", run / "config.yaml", "--out", "run2")
+    assert again.exit_code == 0, again.output
+    repeat = json.loads(Path("run2/metrics.json").read_text())
+    for key in ("heldout_accuracy", "heldout_correct", "updates", "final_train_loss"):
+        assert repeat[key] == metrics[key]
+    assert load_config(run / "config.yaml") == load_config(Path("run2/config.yaml"))
+
+
+def test_train_default_run_directory_is_named_and_timestamped(tiny_overrides):
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    first = invoke("train", ROOT / "configs/lag1.yaml", *sets)
+    second = invoke("train", ROOT / "configs/lag1.yaml", *sets)
+    assert first.exit_code == 0 and second.exit_code == 0
+    runs = sorted(p.name for p in Path("runs").iterdir())
+    assert len(runs) == 2 and all(name.startswith("lag1-") for name in runs)
+
+
+def test_tutorial_engine_from_the_cli(tiny_overrides):
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    result = invoke("train", ROOT / "configs/lag1.yaml", *sets, "--engine", "tutorial",
+                    "--out", "r")
+    assert result.exit_code == 0, result.output
+    assert json.loads(Path("r/metrics.json").read_text())["engine"] == "tutorial"
+
+
+def test_long_history_is_cut_to_about_twenty_rows_with_the_last():
+    history = [{"epoch": i + 1, "loss": 1.0, "accuracy": 0.5} for i in range(2000)]
+    shown = report.sample_rows(len(history), 20)
+    assert 19 <= len(shown) <= 21 and shown[0] == 0 and shown[-1] == 1999
+    assert report.sample_rows(7, 20) == list(range(7))
+
+
+def test_ctrl_c_keeps_what_was_done(tiny_overrides, monkeypatch):
+    def interrupt(self, epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(report.TrainProgress, "update", interrupt)
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    result = invoke("train", ROOT / "configs/lag1.yaml", *sets, "--out", "cut")
+    assert result.exit_code == 130, result.output
+    metrics = json.loads(Path("cut/metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["epochs_completed"] == 2
+    assert metrics["heldout_accuracy"] is None
+    assert len(Path("cut/history.csv").read_text().strip().splitlines()) == 1 + 2
+    assert Path("cut/model.keras").exists() and Path("cut/config.yaml").exists()
+    assert "interrupted after 2 of 6 epochs" in result.output
+
+
+# -------------------------------------------------------------------------------- bad input
+
+def write(name: str, text: str) -> Path:
+    Path(name).write_text(text)
+    return Path(name)
+
+
+@pytest.mark.parametrize(
+    ("make_args", "fragments"),
+    [
+        (lambda: ["nope.yaml"], ["nope.yaml does not exist"]),
+        (lambda: [Path(".")], ["is a directory"]),
+        (lambda: [write("bad.yaml", "data: [1, 2\n")], ["bad.yaml is not valid YAML at line"]),
+        (lambda: [write("list.yaml", "- 1\n- 2\n")], ["must hold a YAML mapping", "got a list"]),
+        (lambda: [write("u.yaml", "data:\n  windw: 3\n")], ["did you mean data.window?"]),
+        (lambda: [write("t.yaml", "train:\n  epochs: lots\n")],
+         ["train.epochs must be an integer, got 'lots'"]),
+        (lambda: [write("w.yaml", "data:\n  window: 0\n")], ["data.window must be ≥ 1, got 0"]),
+        (lambda: [write("l.yaml", "data:\n  lag: -2\n")], ["data.lag must be ≥ 0, got -2"]),
+        (lambda: [write("L.yaml", "data:\n  window: 26\n")],
+         ["data.window must be ≤ data.length (25), got 26"]),
+        (lambda: [write("b.yaml", "train:\n  batch_size: 22\n")],
+         ["train.batch_size must be ≤ 21", "1, 3, 7, 21"]),
+        (lambda: [ROOT / "configs/lag1.yaml", "--set", "train.epoch=5"],
+         ["did you mean train.epochs?"]),
+        (lambda: [ROOT / "configs/lag1.yaml", "--set", "model.units=many"],
+         ["model.units must be an integer, got 'many'"]),
+        (lambda: [ROOT / "configs/lag1.yaml", "--set", "model.units"], ["--set expects KEY=VALUE"]),
+    ],
+    ids=["missing", "directory", "yaml", "list", "unknown", "type", "window0", "neglag",
+         "window>length", "batch", "set-unknown", "set-bad-value", "set-no-equals"],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(make_args, fragments):
+    assert_one_line_error(invoke("train", *make_args()), *fragments)
+
+
+def test_out_pointing_at_a_non_empty_directory_is_left_untouched():
+    keep = Path("keep")
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    result = invoke("train", ROOT / "configs/lag1.yaml", "--out", "keep")
+    assert_one_line_error(result, "--out keep already holds files")
+    assert [p.name for p in keep.iterdir()] == ["notes.txt"]
+    assert (keep / "notes.txt").read_text() == "mine"
