@@ -3,14 +3,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
+EXTRAS ?= dev,jax
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
 
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench echo-current lag-no-context echo-lag clean
+.PHONY: help setup run test lint bench echo-current lag-no-context echo-lag stateless pad mask \
+	full-context lag-sequence lag-no-context-batch1 lags results clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
-setup: $(STAMP) ## create .venv and install echo-cli with its dependencies (EXTRAS=dev,jax adds JAX)
+setup: $(STAMP) ## create .venv and install echo-cli, its dependencies and JAX (EXTRAS=dev leaves JAX out)
 
 run: setup ## set up and train the main experiment, configs/lag1.yaml
 	$(CLI) train configs/lag1.yaml
@@ -40,6 +41,54 @@ lag-no-context: setup ## the beginner's mistake: X(t-1) from X(t) alone
 
 echo-lag: setup ## the tutorial's echo lag: X(t-1) from a window of 5
 	$(CLI) train configs/lag1.yaml
+
+stateless: setup ## extension: echo lag with a stateless LSTM
+	$(CLI) train configs/stateless.yaml
+
+pad: setup ## extension: keep early rows, missing steps as all-zero inputs
+	$(CLI) train configs/pad.yaml
+
+mask: setup ## extension: keep early rows, missing steps hidden by a Masking layer
+	$(CLI) train configs/mask.yaml
+
+full-context: setup ## extension: the whole sequence so far as context
+	$(CLI) train configs/full_context.yaml
+
+lag-sequence: setup ## extension: echo X(p-1) at every position of the window
+	$(CLI) train configs/lag_sequence.yaml
+
+lag-no-context-batch1: setup ## the beginner's mistake with batch 1: can the state alone carry X(t-1)?
+	$(CLI) train configs/lag_no_context_batch1.yaml
+
+LAGS ?= 1 2 3 4 5 6 7 8
+STAMP_NOW := $(shell date +%Y%m%d-%H%M%S)
+EXPERIMENTS := echo_current lag_no_context lag1 stateless pad mask full_context lag_sequence \
+	lag_no_context_batch1
+
+# $(call train_lags,DIR): train lag1 with lag L and window L+4 for every L in LAGS, into DIR/lagL
+define train_lags
+for lag in $(LAGS); do \
+	  $(CLI) train configs/lag1.yaml --set name=lag$$lag --set data.lag=$$lag \
+	    --set data.window=$$((lag + 4)) --set "description=echo X(t-$$lag) from a window of $$((lag + 4))" \
+	    --out $(1)/lag$$lag > $(1)/lag$$lag.log 2>&1 \
+	    || { echo "lag $$lag failed, see $(1)/lag$$lag.log"; exit 1; }; \
+	  echo "lag $$lag done"; done
+endef
+
+lags: setup ## extension: lags 1..8, each with a window of lag+4; prints accuracy against lag
+	@dir=runs/lags-$(STAMP_NOW); mkdir -p $$dir; \
+	$(call train_lags,$$dir); \
+	$(CLI) results $$(for lag in $(LAGS); do echo $$dir/lag$$lag; done) --out $$dir
+
+results: setup ## run every experiment and the lags, then write results/results.md and .csv
+	@dir=runs/results-$(STAMP_NOW); mkdir -p $$dir; \
+	for name in $(EXPERIMENTS); do \
+	  $(CLI) train configs/$$name.yaml --out $$dir/$$name > $$dir/$$name.log 2>&1 \
+	    || { echo "$$name failed, see $$dir/$$name.log"; exit 1; }; \
+	  echo "$$name done"; done; \
+	$(call train_lags,$$dir); \
+	$(CLI) results $$(for n in $(EXPERIMENTS); do echo $$dir/$$n; done) \
+	  $$(for lag in $(LAGS); do echo $$dir/lag$$lag; done) --out results
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

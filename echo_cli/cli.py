@@ -92,17 +92,23 @@ def train(
 ) -> None:
     """Train one experiment, score it on fresh held-out sequences, and save the run."""
     cfg = _load(config, set_)
+    from echo_cli.models import BackendError, import_keras, resolve_backend
+
+    try:
+        backend = resolve_backend(cfg.train.backend)
+    except BackendError as err:
+        raise fail(str(err)) from None
     run_dir = _run_dir(out, cfg.name)
     console = _console()
-    console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}")
+    console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  backend={backend}")
     console.print(to_yaml(cfg).rstrip(), markup=False)
     _print_warnings(console, cfg)
 
     from echo_cli import report
-    from echo_cli.models import import_keras
+    from echo_cli.models import save_model
     from echo_cli.train import train as run_training
 
-    import_keras()
+    import_keras(backend)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
@@ -111,7 +117,7 @@ def train(
 
     metrics = result.metrics(cfg)
     report.write_history(run_dir / "history.csv", result.history)
-    model.save(run_dir / "model.keras")
+    save_model(model, run_dir / "model.keras")
     report.write_json(run_dir / "metrics.json", metrics)
 
     if result.history:
@@ -153,6 +159,7 @@ def check_data(
     stateful = cfg.model.stateful
     console.print(report.framing_table(
         t=framed.t.tolist(), x=framed.x[0].tolist(), y=framed.y[0].tolist(), lag=cfg.data.lag,
+        n_unique=cfg.data.n_unique,
         state_from=data.state_sources(plan, stateful=True) if stateful else None,
         batch_size=plan.batch_size,
     ))
@@ -179,6 +186,92 @@ def check_data(
             f"row before; the state is reset to zeros at the start of every sequence"
         )
     _print_warnings(console, cfg)
+
+
+@app.command()
+def results(
+    runs: list[Path] = typer.Argument(..., help="Run directories, in the order to list them."),
+    out: Path = typer.Option(Path("results"), "--out",
+                             help="Directory for results.md and results.csv."),
+) -> None:
+    """Tabulate finished runs from their config.yaml and metrics.json (no number typed)."""
+    import json
+
+    import yaml
+
+    from echo_cli import report
+
+    rows, sources = [], []
+    for run in runs:
+        if not (run / "metrics.json").is_file() or not (run / "config.yaml").is_file():
+            raise fail(f"{run} is not a finished run directory (it needs config.yaml and "
+                       f"metrics.json); train one with `echo-cli train CONFIG --out {run}`")
+        try:
+            metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+            cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            raise fail(f"{run}: cannot read its files ({type(err).__name__}); re-run it") from None
+        rows.append(report.result_row(cfg, metrics))
+        sources.append(str(run))
+    console = _console()
+    console.print(report.results_table(rows))
+    report.write_results(rows, out, sources=sources)
+    console.print(f"saved {out / 'results.md'} and {out / 'results.csv'}")
+
+
+@app.command()
+def bench(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), help="The config to time."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1,
+                                      help="Train this many epochs instead of the config's."),
+    repeat: int = typer.Option(1, "--repeat", min=1,
+                               help="Runs per engine; the table shows the median and range."),
+    backends: str = typer.Option(
+        "tensorflow,jax", "--backends",
+        help="Comma-separated Keras backends for the fast engine; the tutorial engine runs on "
+             "the first. A backend that is not installed is skipped with a note.",
+    ),
+    out: Path = typer.Option(Path("bench/results.json"), "--out",
+                             help="Where to write the figures as JSON."),
+) -> None:
+    """Time the tutorial engine against the fast engine on the same updates, in one run."""
+    import importlib.util
+
+    from echo_cli import bench as benchmark
+    from echo_cli import report
+    from echo_cli.models import BACKENDS
+
+    cfg = _load(config, [f"train.epochs={epochs}"] if epochs else [])
+    names = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BACKENDS]
+    if not names or unknown:
+        raise fail(f"--backends takes names from {', '.join(BACKENDS)}, got {backends!r}")
+    console = _console()
+    usable = []
+    for name in names:
+        if name == "jax" and importlib.util.find_spec("jax") is None:
+            console.print("[yellow]note:[/] jax is not installed, so it is skipped; install it "
+                          "with `make setup EXTRAS=dev,jax`")
+        else:
+            usable.append(name)
+    if not usable:
+        raise fail("no usable backend: install JAX or include tensorflow in --backends")
+    console.print(f"[bold]echo-cli bench[/] {config}: {cfg.train.epochs} epochs, "
+                  f"{repeat} run(s) per engine, backends {', '.join(usable)}")
+    with console.status("benchmarking") as status:
+        results = benchmark.run_bench(config, backends=usable, epochs=epochs, repeat=repeat,
+                                      progress=lambda text: status.update(text))
+    record = benchmark.record(config, results, epochs=cfg.train.epochs, repeat=repeat)
+    console.print(report.bench_table(record))
+    for label, ratio in record["ratios"].items():
+        console.print(
+            f"{label} vs {record['reference']}: [bold]{ratio['speedup_vs_tutorial']:.1f}× "
+            f"faster[/] at equal updates, peak RSS {ratio['rss_vs_tutorial']:.2f}×, held-out "
+            f"accuracy {ratio['accuracy_points_vs_tutorial']:+.2f} points"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json(out, record)
+    console.print(f"saved {out}")
 
 
 def main() -> None:

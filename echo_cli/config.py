@@ -56,6 +56,9 @@ class TrainConfig(_Section):
     epochs: int = Field(2000, ge=1, description="one epoch = one freshly generated sequence")
     batch_size: int = Field(5, ge=1, description="samples per weight update")
     learning_rate: float = Field(0.001, gt=0, description="Adam's step size")
+    backend: Literal["auto", "tensorflow", "jax"] = Field(
+        "auto", description="Keras backend; auto: $KERAS_BACKEND, else tensorflow"
+    )
 
 
 class EvalConfig(_Section):
@@ -65,6 +68,7 @@ class EvalConfig(_Section):
 
 class Config(_Section):
     name: str = Field("lag1", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = Field("", description="what the experiment tests, for results tables")
     seed: int = Field(1, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

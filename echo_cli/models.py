@@ -11,6 +11,8 @@ inside the model, which keeps the training data small and the saved model self-c
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import sys
 
@@ -22,24 +24,67 @@ from echo_cli.data import timesteps
 _UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
 
 
-def import_keras():
-    """Import Keras, silencing what TensorFlow's C++ start-up prints on stderr.
+BACKENDS = ("tensorflow", "jax")
+
+
+class BackendError(RuntimeError):
+    """A Keras backend that cannot be used here. The message is one line, ready to print."""
+
+
+def resolve_backend(requested: str = "auto") -> str:
+    """The backend to use: the config's, else KERAS_BACKEND, else tensorflow.
+
+    Raises:
+        BackendError: an unknown name, JAX not installed, or Keras already loaded on another.
+    """
+    name = requested if requested != "auto" else os.environ.get("KERAS_BACKEND", "tensorflow")
+    if name not in BACKENDS:
+        raise BackendError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}")
+    if name == "jax" and importlib.util.find_spec("jax") is None:
+        raise BackendError("train.backend: jax needs JAX; install it with `pip install '.[jax]'` "
+                           "or `make setup EXTRAS=dev,jax`")
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != name:
+            raise BackendError(f"Keras is already running on {loaded} in this process, so it "
+                               f"cannot switch to {name}; run a new process")
+    return name
+
+
+def import_keras(backend: str = "auto"):
+    """Import Keras on the resolved backend, silencing TensorFlow's C++ start-up chatter.
 
     TensorFlow logs oneDNN and CUDA notices through absl before any Python setting applies;
     they say nothing about the experiment. Python errors still surface after the import.
     """
+    name = resolve_backend(backend)
     if "keras" in sys.modules:
         return sys.modules["keras"]
+    os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet_stderr():
+        import keras
+    return keras
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence file descriptor 2 (C++ logging), for steps that may first import TensorFlow."""
+    sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-    return keras
+
+
+def save_model(model, path) -> None:
+    """model.keras; under JAX, Keras's serializer imports TensorFlow, so keep that quiet."""
+    with quiet_stderr():
+        model.save(path)
 
 
 def model_input(x: np.ndarray) -> np.ndarray:
@@ -71,14 +116,19 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
     h = one_hot(inputs)
     if cfg.data.missing == "mask":
         h = layers.Masking(mask_value=0.0, name="mask")(h)
+    # Explicit initializer seeds: the same weights on every backend run, without global state.
+    seeds = iter(range(cfg.seed * 100, cfg.seed * 100 + 100))
     h = layers.LSTM(
         cfg.model.units,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
         stateful=cfg.model.stateful,
         return_sequences=cfg.data.target == "sequence",
         unroll=steps <= _UNROLL_UP_TO,
         name="lstm",
     )(h)
-    outputs = layers.Dense(n, activation="softmax", name="echo")(h)
+    outputs = layers.Dense(n, activation="softmax", name="echo",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)))(h)
     model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
     one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
     return model
@@ -101,8 +151,15 @@ def stateful_layers(model) -> list:
 
 
 def reset_states(model) -> None:
-    """Zero every stateful layer's state (Keras 3 has no model.reset_states)."""
-    for layer in stateful_layers(model):
+    """Zero every stateful layer's state (Keras 3 has no model.reset_states).
+
+    Inside a JAX `fit`, the live state is held by the trainer, not by the layer's variables:
+    sync it back first, so that the next step starts from the zeros written here.
+    """
+    layers = stateful_layers(model)
+    if layers and getattr(model, "_jax_state", None) is not None:
+        model.jax_state_sync()
+    for layer in layers:
         layer.reset_state()
 
 

@@ -62,10 +62,14 @@ def heldout_line(metrics: dict[str, Any]) -> Text:
         f"{metrics['heldout_sequences']} fresh sequences)   chance {chance:.4f}"
     )
     if metrics.get("heldout_exact_match") is not None:
+        per_position = " ".join(MISS if a is None else f"{a:.3f}"
+                                for a in metrics["heldout_per_position"])
         text.append(
+            f"\naccuracy is per scored position; by position in the window: {per_position}"
             f"\nexact match (every scored position of a sample right) "
             f"{metrics['heldout_exact_match']:.4f}; "
-            f"{metrics['heldout_unscored_positions']} positions unscored (target not in the window)"
+            f"{metrics['heldout_unscored_positions']} positions unscored (their target is "
+            f"before the window or the sequence)"
         )
     return text
 
@@ -111,27 +115,39 @@ def examples_table(examples: list[dict[str, Any]], *, lag: int, target: str) -> 
     return Group(*parts)
 
 
+def _aligned(values: Sequence[int], width: int) -> str:
+    return " ".join((MISS if v < 0 else str(v)).rjust(width) for v in values)
+
+
 def framing_table(
-    *, t: Sequence[int], x: Sequence[Sequence[int]], y: Sequence, lag: int,
+    *, t: Sequence[int], x: Sequence[Sequence[int]], y: Sequence, lag: int, n_unique: int,
     state_from: Sequence[int | None] | None = None, batch_size: int | None = None,
 ) -> Table:
-    """One row per sample: t, the window as ids, the target (and where its state comes from)."""
-    table = Table(title="samples (one row each)")
+    """One row per sample: t, the window as ids, the target (and where its state comes from).
+
+    For sequence targets the target row is printed under the window, position by position.
+    """
+    width = len(str(n_unique - 1))
+    table = Table(title="samples (one row each)", show_lines=False)
     table.add_column("t", justify="right")
     if batch_size:
         table.add_column("batch", justify="right")
-    table.add_column("x: window", justify="left")
     sequence_target = bool(y) and isinstance(y[0], (list, tuple))
-    table.add_column(f"y: X(p-{lag}) per position" if sequence_target else f"y = X(t-{lag})",
-                     justify="left" if sequence_target else "right")
+    if sequence_target:
+        table.add_column(f"x: window\ny: X(p-{lag}) under each X(p)", justify="left")
+    else:
+        table.add_column("x: window", justify="left")
+        table.add_column(f"y = X(t-{lag})", justify="right")
     if state_from is not None:
         table.add_column("state from", justify="right")
     for i, ti in enumerate(t):
         cells = [str(ti)]
         if batch_size:
             cells.append(str(i // batch_size + 1))
-        cells.append(_ids(x[i]))
-        cells.append(_ids(y[i]) if sequence_target else str(y[i]))
+        if sequence_target:
+            cells.append(f"x {_aligned(x[i], width)}\ny {_aligned(y[i], width)}")
+        else:
+            cells += [_aligned(x[i], width), str(y[i])]
         if state_from is not None:
             src = state_from[i]
             cells.append("zeros (reset)" if src is None else f"t={src}")
@@ -186,3 +202,111 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def bench_table(record: dict[str, Any]) -> Table:
+    """One row per engine and backend: seconds, updates, rate, accuracy, memory, ratio."""
+    table = Table(title=f"benchmark: {record['config']} on {record['machine']}")
+    for name in ("engine / backend", "train s (median)", "range", "updates", "updates/s",
+                 "held-out acc", "peak RSS MB", "speed-up"):
+        table.add_column(name, justify="left" if name == "engine / backend" else "right")
+    ratios = record["ratios"]
+    for m in record["measurements"]:
+        label = f"{m['engine']} / {m['backend']}"
+        if not m["train_seconds"]:
+            table.add_row(label, "failed", m["error"] or "", "", "", "", "", "")
+            continue
+        speed = ratios.get(label, {}).get("speedup_vs_tutorial")
+        table.add_row(
+            label,
+            f"{m['median_train_seconds']:.2f}",
+            f"{min(m['train_seconds']):.2f}-{max(m['train_seconds']):.2f}",
+            str(m["updates"]),
+            f"{m['updates_per_second']:.0f}",
+            f"{m['median_heldout_accuracy']:.4f}",
+            f"{m['median_peak_rss_mb']:.0f}",
+            "1.0× (reference)" if label == record["reference"] else
+            (f"{speed:.1f}×" if speed else ""),
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# results tables, built only from run directories
+
+RESULT_COLUMNS = ["name", "what it tests", "key settings", "held-out accuracy (95% CI)",
+                  "chance", "scored targets", "epochs", "updates", "train seconds"]
+
+
+def key_settings(cfg: dict[str, Any]) -> str:
+    d, m, t = cfg["data"], cfg["model"], cfg["train"]
+    parts = [f"lag {d['lag']}"]
+    parts.append("full context" if d["context"] == "full" else f"window {d['window']}")
+    if d["missing"] != "drop":
+        parts.append(f"missing: {d['missing']}")
+    if d["target"] == "sequence":
+        parts.append("sequence target")
+    parts.append(f"{m.get('kind', 'lstm').upper()}({m['units']})")
+    parts.append(f"{'stateful' if m['stateful'] else 'stateless'}, batch {t['batch_size']}")
+    if t["learning_rate"] != 0.001:
+        parts.append(f"lr {t['learning_rate']:g}")
+    return ", ".join(parts)
+
+
+def result_row(cfg: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """One results-table row from a run's config.yaml and metrics.json."""
+    acc = metrics.get("heldout_accuracy")
+    shown = "interrupted" if acc is None else (
+        f"{acc:.4f} ({metrics['ci95_low']:.4f}-{metrics['ci95_high']:.4f})"
+    )
+    if metrics.get("heldout_exact_match") is not None:
+        shown += f"; exact match {metrics['heldout_exact_match']:.4f}"
+    return {
+        "name": metrics["name"],
+        "what it tests": cfg.get("description", ""),
+        "key settings": key_settings(cfg),
+        "held-out accuracy (95% CI)": shown,
+        "chance": f"{metrics['chance_accuracy']:.4g}",
+        "scored targets": metrics.get("heldout_targets"),
+        "epochs": metrics["epochs_completed"],
+        "updates": metrics["updates"],
+        "train seconds": f"{metrics['train_seconds']:.1f}",
+        # unformatted, for the CSV
+        "heldout_accuracy": acc,
+        "ci95_low": metrics.get("ci95_low"),
+        "ci95_high": metrics.get("ci95_high"),
+        "backend": metrics.get("backend"),
+        "engine": metrics.get("engine"),
+    }
+
+
+def results_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="results (from each run's metrics.json)", show_lines=True)
+    for name in RESULT_COLUMNS:
+        table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
+    for row in rows:
+        table.add_row(*[str(row[c]) for c in RESULT_COLUMNS])
+    return table
+
+
+def results_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in RESULT_COLUMNS)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.md").write_text(
+        "<!-- written by `echo-cli results`; every number comes from a run's metrics.json -->\n"
+        + results_markdown(rows)
+        + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n",
+        encoding="utf-8",
+    )
+    fields = [c for c in rows[0] if c != "held-out accuracy (95% CI)"] if rows else []
+    with (out_dir / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

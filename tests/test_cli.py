@@ -205,3 +205,49 @@ def test_out_pointing_at_a_non_empty_directory_is_left_untouched():
     assert_one_line_error(result, "--out keep already holds files")
     assert [p.name for p in keep.iterdir()] == ["notes.txt"]
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+# -------------------------------------------------------------------------------- results, bench
+
+def test_results_tabulates_run_directories(tiny_overrides):
+    sets = [arg for item in tiny_overrides for arg in ("--set", item)]
+    for name, lag in (("a", 1), ("b", 0)):
+        result = invoke("train", ROOT / "configs/lag1.yaml", *sets, "--set", f"name={name}",
+                        "--set", f"data.lag={lag}", "--set", f"description=lag {lag} test",
+                        "--out", name)
+        assert result.exit_code == 0, result.output
+    result = invoke("results", "a", "b", "--out", "res")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(Path("res/results.csv").open()))
+    assert [r["name"] for r in rows] == ["a", "b"]
+    for row, run in zip(rows, ("a", "b"), strict=True):
+        metrics = json.loads(Path(run, "metrics.json").read_text())
+        assert float(row["heldout_accuracy"]) == metrics["heldout_accuracy"]
+        assert int(row["updates"]) == metrics["updates"]
+    md = Path("res/results.md").read_text()
+    assert "| a | lag 1 test | lag 1, window 2" in md and "| b | lag 0 test | lag 0" in md
+
+
+def test_results_rejects_a_directory_that_is_not_a_run():
+    Path("empty").mkdir()
+    assert_one_line_error(invoke("results", "empty"), "empty is not a finished run directory")
+
+
+def test_bench_measures_both_engines_in_one_run():
+    result = invoke("bench", ROOT / "configs/lag1.yaml", "--epochs", "3", "--backends",
+                    "tensorflow", "--out", "b/results.json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(Path("b/results.json").read_text())
+    labels = [f"{m['engine']} / {m['backend']}" for m in record["measurements"]]
+    assert labels == ["tutorial / tensorflow", "fast / tensorflow"]
+    tutorial, fast = record["measurements"]
+    assert tutorial["updates"] == fast["updates"] == 3 * 4
+    assert fast["median_heldout_accuracy"] == tutorial["median_heldout_accuracy"]
+    ratio = record["ratios"]["fast / tensorflow"]["speedup_vs_tutorial"]
+    assert ratio == tutorial["median_train_seconds"] / fast["median_train_seconds"]
+    assert "faster at equal updates" in result.output
+
+
+def test_bench_rejects_an_unknown_backend():
+    assert_one_line_error(invoke("bench", ROOT / "configs/lag1.yaml", "--backends", "torch"),
+                          "--backends takes names from")

@@ -1,0 +1,145 @@
+"""Side-by-side speed of the engines and backends, measured in one run.
+
+    echo-cli bench configs/lag1.yaml --backends tensorflow,jax --repeat 3
+
+Every measurement is a fresh `echo-cli train` process on the same config, seed and epochs, so
+each gets its own peak RSS (from the kernel's rusage) and its own Keras backend. The tutorial
+engine on the first backend is the reference that every ratio divides by. This module imports
+no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Measurement:
+    engine: str
+    backend: str
+    train_seconds: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)  # training and evaluation
+    process_peak_rss_mb: list[float] = field(default_factory=list)  # the whole child process
+    updates: int = 0
+    heldout_accuracy: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine} / {self.backend}"
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(self.train_seconds)
+
+    def summary(self) -> dict:
+        out = asdict(self)
+        if self.train_seconds:
+            out.update(
+                median_train_seconds=self.median_seconds,
+                updates_per_second=self.updates / self.median_seconds,
+                median_peak_rss_mb=statistics.median(self.peak_rss_mb),
+                median_heldout_accuracy=statistics.median(self.heldout_accuracy),
+            )
+        return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
+
+
+def run_once(config: Path, *, engine: str, backend: str, overrides: list[str]) -> dict:
+    """One `echo-cli train` in a child process. Returns its metrics plus process_peak_rss_mb.
+
+    Raises:
+        RuntimeError: the child failed; the message is its last line of stderr.
+    """
+    with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "echo_cli", "train", str(config), "--engine", engine,
+               "--set", f"train.backend={backend}", "--set", "eval.examples=0", "--out", str(out)]
+        for item in overrides:
+            cmd += ["--set", item]
+        env = {**os.environ, "COLUMNS": "100"}
+        with open(Path(tmp) / "stderr", "w+") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            tail = err.read().strip().splitlines()
+        if proc.returncode != 0:
+            raise RuntimeError(tail[-1] if tail else f"exit code {proc.returncode}")
+        metrics = json.loads((out / "metrics.json").read_text())
+    # The child's own figure covers training and evaluation; the kernel's covers the whole
+    # process, including saving the model (which, under JAX, imports TensorFlow).
+    metrics["process_peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return metrics
+
+
+def run_bench(
+    config: Path, *, backends: list[str], epochs: int | None, repeat: int,
+    progress=lambda text: None,
+) -> list[Measurement]:
+    """The tutorial engine on backends[0], then the fast engine on every backend."""
+    plan = [("tutorial", backends[0])] + [("fast", b) for b in backends]
+    overrides = [f"train.epochs={epochs}"] if epochs else []
+    results = []
+    for engine, backend in plan:
+        m = Measurement(engine=engine, backend=backend)
+        for i in range(repeat):
+            progress(f"{m.label}: run {i + 1} of {repeat}")
+            try:
+                metrics = run_once(config, engine=engine, backend=backend, overrides=overrides)
+            except RuntimeError as err:
+                m.error = str(err)
+                break
+            m.train_seconds.append(metrics["train_seconds"])
+            m.peak_rss_mb.append(metrics["peak_rss_mb"])
+            m.process_peak_rss_mb.append(metrics["process_peak_rss_mb"])
+            m.heldout_accuracy.append(metrics["heldout_accuracy"])
+            m.updates = metrics["updates"]
+        results.append(m)
+    return results
+
+
+def record(config: Path, results: list[Measurement], *, epochs: int | None, repeat: int) -> dict:
+    """Everything measured, with ratios against the first (tutorial) measurement."""
+    ref = results[0]
+    ok = [m for m in results if m.train_seconds]
+    ratios = {}
+    if ref.train_seconds:
+        for m in ok[1:]:
+            ratios[m.label] = {
+                "speedup_vs_tutorial": ref.median_seconds / m.median_seconds,
+                "rss_vs_tutorial": statistics.median(m.peak_rss_mb)
+                / statistics.median(ref.peak_rss_mb),
+                "accuracy_points_vs_tutorial": 100 * (statistics.median(m.heldout_accuracy)
+                                                      - statistics.median(ref.heldout_accuracy)),
+            }
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "config": str(config),
+        "epochs": epochs,
+        "repeat": repeat,
+        "reference": ref.label,
+        "measurements": [m.summary() for m in results],
+        "ratios": ratios,
+    }
