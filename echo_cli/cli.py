@@ -93,11 +93,15 @@ def train(
     """Train one experiment, score it on fresh held-out sequences, and save the run."""
     cfg = _load(config, set_)
     from echo_cli.models import BackendError, import_keras, resolve_backend
+    from echo_cli.train import engine_problem
 
     try:
         backend = resolve_backend(cfg.train.backend)
     except BackendError as err:
         raise fail(str(err)) from None
+    problem = engine_problem(engine.value, backend, cfg)
+    if problem:
+        raise fail(problem)
     run_dir = _run_dir(out, cfg.name)
     console = _console()
     console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  backend={backend}")
@@ -128,6 +132,18 @@ def train(
         console.print(f"[yellow]interrupted[/] after {result.epochs_completed} of "
                       f"{cfg.train.epochs} epochs; what was done so far is in {run_dir}/")
         raise typer.Exit(130)
+    if cfg.train.target_accuracy is not None:
+        checks = [r for r in result.history if "validation_accuracy" in r]
+        if result.reached_target:
+            console.print(
+                f"validation accuracy {checks[-1]['validation_accuracy']:.4f} reached "
+                f"train.target_accuracy={cfg.train.target_accuracy} after "
+                f"{result.epochs_completed} epochs = {result.samples} samples; stopped early"
+            )
+        else:
+            last = f"{checks[-1]['validation_accuracy']:.4f}" if checks else "never measured"
+            console.print(f"[yellow]note:[/] validation accuracy ({last}) never reached "
+                          f"train.target_accuracy={cfg.train.target_accuracy}")
     held = result.heldout
     examples = [vars(e) for e in held.examples]
     if examples:
@@ -228,8 +244,8 @@ def bench(
                                help="Runs per engine; the table shows the median and range."),
     backends: str = typer.Option(
         "tensorflow,jax", "--backends",
-        help="Comma-separated Keras backends for the fast engine; the tutorial engine runs on "
-             "the first. A backend that is not installed is skipped with a note.",
+        help="Comma-separated Keras backends for the fast engine; the tutorial engine always "
+             "runs on tensorflow. A backend that is not installed is skipped with a note.",
     ),
     out: Path = typer.Option(Path("bench/results.json"), "--out",
                              help="Where to write the figures as JSON."),

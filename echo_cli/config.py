@@ -56,6 +56,12 @@ class TrainConfig(_Section):
     epochs: int = Field(2000, ge=1, description="one epoch = one freshly generated sequence")
     batch_size: int = Field(5, ge=1, description="samples per weight update")
     learning_rate: float = Field(0.001, gt=0, description="Adam's step size")
+    target_accuracy: float | None = Field(
+        None, gt=0, le=1, description="stop once validation accuracy reaches this (None: never)"
+    )
+    validate_every: int = Field(
+        50, ge=1, description="epochs between validation checks when target_accuracy is set"
+    )
     backend: Literal["auto", "tensorflow", "jax"] = Field(
         "auto", description="Keras backend; auto: $KERAS_BACKEND, else tensorflow"
     )
@@ -64,6 +70,9 @@ class TrainConfig(_Section):
 class EvalConfig(_Section):
     sequences: int = Field(1000, ge=1, description="fresh held-out sequences, from a separate seed")
     examples: int = Field(3, ge=0, description="decoded held-out sequences to print")
+    validation_sequences: int = Field(
+        100, ge=1, description="fresh sequences for train.target_accuracy, apart from held-out"
+    )
 
 
 class Config(_Section):

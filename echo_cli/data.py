@@ -21,7 +21,7 @@ import numpy as np
 MISSING = -1  # a step before the start of the sequence, or a target that cannot be known
 
 # Independent random streams, so that training, validation and held-out data never overlap.
-STREAMS = {"train": 0, "heldout": 1, "validation": 2}
+STREAMS = {"train": 0, "heldout": 1, "validation": 2, "init": 3}
 
 
 @dataclass(frozen=True)

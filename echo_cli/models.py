@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from echo_cli.config import Config
-from echo_cli.data import timesteps
+from echo_cli.data import STREAMS, timesteps
 
 _UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
 
@@ -116,22 +116,40 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
     h = one_hot(inputs)
     if cfg.data.missing == "mask":
         h = layers.Masking(mask_value=0.0, name="mask")(h)
-    # Explicit initializer seeds: the same weights on every backend run, without global state.
-    seeds = iter(range(cfg.seed * 100, cfg.seed * 100 + 100))
     h = layers.LSTM(
         cfg.model.units,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
-        recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
         stateful=cfg.model.stateful,
         return_sequences=cfg.data.target == "sequence",
         unroll=steps <= _UNROLL_UP_TO,
         name="lstm",
     )(h)
-    outputs = layers.Dense(n, activation="softmax", name="echo",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)))(h)
+    outputs = layers.Dense(n, activation="softmax", name="echo")(h)
     model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
     one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
+    _init_weights(model, np.random.default_rng([cfg.seed, STREAMS["init"]]))
     return model
+
+
+def _glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-limit, limit, size=shape).astype("float32")
+
+
+def _orthogonal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    rows, cols = shape
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return (q.T if rows < cols else q).reshape(shape).astype("float32")
+
+
+def _init_weights(model, rng: np.random.Generator) -> None:
+    """Keras's default initializers (Glorot uniform, orthogonal recurrent), drawn with numpy
+    from the config's seed, so that every backend starts from the same weights."""
+    lstm, dense = model.get_layer("lstm"), model.get_layer("echo")
+    kernel, recurrent, bias = lstm.get_weights()  # bias: zeros, forget gate 1 (unit_forget_bias)
+    lstm.set_weights([_glorot_uniform(rng, kernel.shape), _orthogonal(rng, recurrent.shape), bias])
+    kernel, bias = dense.get_weights()
+    dense.set_weights([_glorot_uniform(rng, kernel.shape), bias])
 
 
 def compile_model(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
@@ -144,6 +162,35 @@ def compile_model(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
         weighted_metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )
+
+
+def rnn_state_variables(model) -> list:
+    """The state variables of stateful layers. Keras leaves them untracked, so they are not in
+    model.non_trainable_variables, and its JAX train and predict functions drop their updates."""
+    return [v for layer in stateful_layers(model) for v in layer.states]
+
+
+def stateless_forward(model):
+    """A pure forward pass that carries stateful layers' state explicitly (for JAX).
+
+    Returns:
+        forward(trainable, non_trainable, rnn_states, x, training) ->
+        (y_pred, new_rnn_states, new_non_trainable), values in the order of the model's lists.
+    """
+    import keras
+
+    states = rnn_state_variables(model)
+
+    def forward(trainable, non_trainable, rnn_states, x, training):
+        mapping = [*zip(model.trainable_variables, trainable, strict=True),
+                   *zip(model.non_trainable_variables, non_trainable, strict=True),
+                   *zip(states, rnn_states, strict=True)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            y_pred = model(x, training=training)
+        return (y_pred, [scope.get_current_value(v) for v in states],
+                [scope.get_current_value(v) for v in model.non_trainable_variables])
+
+    return forward
 
 
 def stateful_layers(model) -> list:

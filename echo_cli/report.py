@@ -193,11 +193,13 @@ class TrainProgress:
 # run directory files
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    fields = ["epoch", "loss", "accuracy"]
+    if any("validation_accuracy" in row for row in history):
+        fields.append("validation_accuracy")
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["epoch", "loss", "accuracy"])
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        for row in history:
-            writer.writerow({k: row[k] for k in ("epoch", "loss", "accuracy")})
+        writer.writerows(history)
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:

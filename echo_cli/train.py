@@ -25,6 +25,10 @@ from echo_cli.data import Framed, frame, generate_sequences, rows_per_sequence, 
 from echo_cli.stats import wilson_interval
 
 ENGINES = ("fast", "tutorial")
+
+
+class _ReachedTarget(Exception):
+    """Raised from the per-epoch hook to stop training once validation reaches its target."""
 EpochHook = Callable[[int, dict[str, float]], None]
 
 _MAX_SEQUENCES_PER_FIT_EPOCH = 50  # fast engine: Keras epochs group this many sequences
@@ -68,6 +72,7 @@ class RunResult:
     heldout: Heldout | None
     interrupted: bool = False
     peak_rss_mb: float | None = None
+    reached_target: bool = False
 
     def metrics(self, cfg: Config) -> dict:
         """The flat record written to metrics.json."""
@@ -108,6 +113,16 @@ class RunResult:
                     heldout_per_position=h.per_position,
                 )
         out.update(held)
+        if cfg.train.target_accuracy is not None:
+            checks = [r for r in self.history if "validation_accuracy" in r]
+            out.update(
+                target_accuracy=cfg.train.target_accuracy,
+                validation_sequences=cfg.eval.validation_sequences,
+                reached_target=self.reached_target,
+                epochs_to_target=self.epochs_completed if self.reached_target else None,
+                samples_to_target=self.samples if self.reached_target else None,
+                final_validation_accuracy=checks[-1]["validation_accuracy"] if checks else None,
+            )
         return out
 
 
@@ -139,6 +154,24 @@ def _peak_rss_mb() -> float | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def engine_problem(engine: str, backend: str, cfg: Config) -> str | None:
+    """Why this engine cannot run this config on this backend, or None."""
+    if engine == "tutorial" and backend == "jax" and cfg.model.stateful:
+        return ("--engine tutorial cannot run a stateful model on the jax backend: Keras 3 "
+                "leaves RNN state untracked, so its JAX fit silently drops the state between "
+                "batches; use --set train.backend=tensorflow (the fast engine carries the state "
+                "itself on jax)")
+    return None
+
+
+def _chunk_size(sequences: int, cfg: Config) -> int:
+    """Sequences per compiled chunk (or Keras epoch): divides the epochs and, when validating,
+    the validation interval, so that checks fall on chunk boundaries."""
+    every = cfg.train.validate_every if cfg.train.target_accuracy is not None else 0
+    return max(k for k in range(1, _MAX_SEQUENCES_PER_FIT_EPOCH + 1)
+               if sequences % k == 0 and every % k == 0)
 
 
 def _backend() -> str:
@@ -175,7 +208,7 @@ def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> Non
     sequences = framed.x.shape[0]
     batches = rows_per_sequence(cfg.framing) // cfg.train.batch_size
     scored = _scored_per_sequence(framed)
-    group = max(k for k in range(1, _MAX_SEQUENCES_PER_FIT_EPOCH + 1) if sequences % k == 0)
+    group = _chunk_size(sequences, cfg)
     models.compile_model(model, cfg, steps_per_execution=batches)
 
     class PerSequence(keras.callbacks.Callback):
@@ -203,12 +236,15 @@ def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> Non
 def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
     """Under JAX, each chunk of sequences is one compiled program.
 
-    Keras's own `train_step` (the function `fit` compiles) runs inside `jax.lax.scan`: over the
-    batches of a sequence, then over the sequences of a chunk. At the start of every sequence
-    the stateful layers' state and the metrics are zeroed inside the program, so resets land on
-    sequence boundaries and each sequence's loss and accuracy come out exactly as the tutorial's
-    one `fit` per sequence reports them. Python runs once per chunk instead of once per batch,
-    which is where the time went.
+    The training step is Keras's own (stateless forward pass, `stateless_compute_loss`,
+    `optimizer.stateless_apply`), run by `jax.lax.scan` over the batches of a sequence and
+    again over the sequences of a chunk. Two things make it a custom loop rather than `fit`:
+    - Speed: Python runs once per chunk instead of once per batch, which is where the time went.
+    - Correctness: Keras 3 leaves a stateful RNN's state variables untracked, so its JAX `fit`
+      silently drops the state between batches. Here the state is carried explicitly from
+      batch to batch and zeroed at the start of every sequence, as the tutorial's loop does,
+      with no gradient through it (Keras stops gradients at batch boundaries too).
+    Each sequence's mean loss and exact accuracy come out of the program.
     """
     import jax
     import jax.numpy as jnp
@@ -227,90 +263,148 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
 
-    state_ids = {id(v) for layer in models.stateful_layers(model) for v in layer.states}
-    is_state = [id(v) in state_ids for v in model.non_trainable_variables]
-    groups = (model.trainable_variables, model.non_trainable_variables,
-              model.optimizer.variables, model.metrics_variables)
+    forward = models.stateless_forward(model)
+    zero_states = [jnp.zeros(v.shape, v.dtype) for v in models.rnn_state_variables(model)]
+    metrics = [v.value for v in model.metrics_variables]
 
-    def one_sequence(state, data):
-        trainable, non_trainable, optimizer, metrics = state
-        non_trainable = [jnp.zeros_like(v) if reset else v
-                         for v, reset in zip(non_trainable, is_state, strict=True)]
-        metrics = [jnp.zeros_like(v) for v in metrics]
+    def loss_fn(trainable, non_trainable, states, xb, yb, wb):
+        y_pred, states, non_trainable = forward(trainable, non_trainable, states, xb, True)
+        loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=xb, y=yb,
+                                               y_pred=y_pred, sample_weight=wb, training=True)
+        return loss, (y_pred, states, non_trainable)
 
-        def one_batch(state, batch_data):
-            logs, state = model.train_step(state, batch_data)
-            return state, logs
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        state, logs = jax.lax.scan(one_batch, (trainable, non_trainable, optimizer, metrics), data)
-        return state, {k: v[-1] for k, v in logs.items()}
+    def one_batch(carry, data):
+        trainable, non_trainable, optimizer, states = carry
+        xb, yb, wb = data
+        (loss, (y_pred, states, non_trainable)), grads = grad_fn(
+            trainable, non_trainable, jax.lax.stop_gradient(states), xb, yb, wb)
+        trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
+        hits = jnp.sum(wb * (jnp.argmax(y_pred, axis=-1) == yb))
+        return (trainable, non_trainable, optimizer, states), (loss, hits)
+
+    def one_sequence(carry, data):
+        (*carry, _), (losses, hits) = jax.lax.scan(one_batch, (*carry, zero_states), data)
+        return tuple(carry), (jnp.mean(losses), jnp.sum(hits))
 
     @jax.jit
-    def run_chunk(state, xs, ys, ws):
-        return jax.lax.scan(one_sequence, state, (xs, ys, ws))
+    def run_chunk(carry, xs, ys, ws):
+        return jax.lax.scan(one_sequence, carry, (xs, ys, ws))
 
-    chunk = max(k for k in range(1, _MAX_SEQUENCES_PER_FIT_EPOCH + 1) if sequences % k == 0)
-    state = tuple([v.value for v in group] for group in groups)
-    try:
-        for start in range(0, sequences, chunk):
-            part = slice(start, start + chunk)
-            state, logs = run_chunk(state, xs[part], ys[part], ws[part])
-            losses, accs = np.asarray(logs["loss"]), np.asarray(logs["accuracy"])
-            for i in range(chunk):
-                on_epoch(start + i + 1, {"loss": float(losses[i]),
-                                         "accuracy": _exact_accuracy(float(accs[i]), scored)})
-    finally:  # also after Ctrl-C: the model keeps the last finished chunk
-        for group, values in zip(groups, state, strict=True):
+    groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables)
+    chunk = _chunk_size(sequences, cfg)
+    for start in range(0, sequences, chunk):
+        # The model's variables hold the weights between chunks, so hooks (validation, Ctrl-C)
+        # see them; read them afresh, since Keras's own predict may have replaced their buffers.
+        carry = tuple([v.value for v in group] for group in groups)
+        part = slice(start, start + chunk)
+        carry, (losses, hits) = run_chunk(carry, xs[part], ys[part], ws[part])
+        for group, values in zip(groups, carry, strict=True):
             for variable, value in zip(group, values, strict=True):
                 variable.assign(value)
+        losses, hits = np.asarray(losses), np.asarray(hits)
+        for i in range(chunk):
+            on_epoch(start + i + 1, {"loss": float(losses[i]),
+                                     "accuracy": round(float(hits[i])) / scored})
 
 
-def _predict(model, cfg: Config, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted ids and their probabilities for framed sequences x: (N, rows, timesteps).
+class Predictor:
+    """Predicted ids for framed sequences x: (N, rows, timesteps), reset per sequence.
 
     A stateful model is copied to a batch of chunk * batch_size, so that sequences run side
     by side: slot i of every step continues slot i of the step before, exactly as in training.
+    The copy is built once and takes the model's current weights at every call.
     """
-    n, rows, steps = x.shape
-    batch = cfg.train.batch_size
-    preds, probs = [], []
-    if cfg.model.stateful:
-        chunk = min(n, _EVAL_CHUNK)
-        runner = models.copy_with_batch(model, cfg, chunk * batch)
-    for start in range(0, n, _EVAL_CHUNK):
-        part = x[start : start + _EVAL_CHUNK]
-        if not cfg.model.stateful:
-            out = model.predict(models.model_input(part.reshape(-1, steps)), batch_size=1024,
-                                verbose=0)
-            out = out.reshape(len(part), rows, *out.shape[1:])
-        else:
-            real = len(part)
-            if real < chunk:  # pad with empty sequences to the runner's fixed batch
-                part = np.concatenate([part, np.full((chunk - real, rows, steps), -1)])
-            # (chunk, rows) -> steps of (chunk * batch): slot (s, i) is row j*batch+i of seq s
-            stepped = part.reshape(chunk, rows // batch, batch, steps).transpose(1, 0, 2, 3)
-            models.reset_states(runner)
-            outs = [runner.predict_on_batch(models.model_input(step.reshape(chunk * batch, steps)))
-                    for step in stepped]
-            models.reset_states(runner)
-            out = np.stack(outs).reshape(rows // batch, chunk, batch, *outs[0].shape[1:])
-            out = out.transpose(1, 0, 2, *range(3, out.ndim)).reshape(chunk, rows,
-                                                                      *outs[0].shape[1:])
-            out = out[:real]
-        preds.append(np.argmax(out, axis=-1))
-        probs.append(np.max(out, axis=-1))
-    return np.concatenate(preds), np.concatenate(probs)
+
+    def __init__(self, model, cfg: Config, *, sequences: int):
+        self.model, self.cfg = model, cfg
+        self.chunk = min(sequences, _EVAL_CHUNK)
+        self.runner = (models.copy_with_batch(model, cfg, self.chunk * cfg.train.batch_size)
+                       if cfg.model.stateful else None)
+        self._jax_steps = (_jax_stateful_steps(self.runner)
+                           if self.runner is not None and _backend() == "jax" else None)
+
+    def _run_steps(self, steps: np.ndarray) -> np.ndarray:
+        """Outputs for consecutive batches (steps, chunk*batch, ...) from a zero state."""
+        if self._jax_steps is not None:
+            runner = self.runner
+            return np.asarray(self._jax_steps(
+                [v.value for v in runner.trainable_variables],
+                [v.value for v in runner.non_trainable_variables], steps))
+        models.reset_states(self.runner)
+        outs = [self.runner.predict_on_batch(step) for step in steps]
+        models.reset_states(self.runner)
+        return np.stack(outs)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (predicted ids, their probabilities), each (N, rows) or (N, rows, steps)."""
+        n, rows, steps = x.shape
+        batch, chunk = self.cfg.train.batch_size, self.chunk
+        preds, probs = [], []
+        if self.runner is not None:
+            self.runner.set_weights(self.model.get_weights())
+        for start in range(0, n, chunk):
+            part = x[start : start + chunk]
+            if self.runner is None:
+                out = self.model.predict(models.model_input(part.reshape(-1, steps)),
+                                         batch_size=1024, verbose=0)
+                out = out.reshape(len(part), rows, *out.shape[1:])
+            else:
+                real = len(part)
+                if real < chunk:  # pad with empty sequences to the runner's fixed batch
+                    part = np.concatenate([part, np.full((chunk - real, rows, steps), -1)])
+                # (chunk, rows) -> steps of (chunk * batch): slot (s, i) is row j*batch+i of s
+                stepped = part.reshape(chunk, rows // batch, batch, steps).transpose(1, 0, 2, 3)
+                outs = self._run_steps(
+                    models.model_input(stepped.reshape(rows // batch, chunk * batch, steps)))
+                tail = outs.shape[2:]
+                out = outs.reshape(rows // batch, chunk, batch, *tail)
+                out = out.transpose(1, 0, 2, *range(3, out.ndim)).reshape(chunk, rows, *tail)
+                out = out[:real]
+            preds.append(np.argmax(out, axis=-1))
+            probs.append(np.max(out, axis=-1))
+        return np.concatenate(preds), np.concatenate(probs)
+
+
+def _jax_stateful_steps(runner):
+    """A jitted scan of the runner over consecutive batches, carrying the state explicitly
+    (Keras's own JAX predict drops a stateful layer's state between batches)."""
+    import jax
+    import jax.numpy as jnp
+
+    forward = models.stateless_forward(runner)
+    zero_states = [jnp.zeros(v.shape, v.dtype) for v in models.rnn_state_variables(runner)]
+
+    @jax.jit
+    def run(trainable, non_trainable, steps):
+        def step(states, xb):
+            y_pred, states, _ = forward(trainable, non_trainable, states, xb, False)
+            return states, y_pred
+
+        return jax.lax.scan(step, zero_states, steps)[1]
+
+    return run
+
+
+def _fresh(cfg: Config, stream: str, count: int) -> tuple[np.ndarray, Framed]:
+    seqs = generate_sequences(stream_rng(cfg.seed, stream), count=count,
+                              length=cfg.data.length, n_unique=cfg.data.n_unique)
+    return seqs, frame(seqs, cfg.framing)
+
+
+def _accuracy(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+    scored = y >= 0
+    return int(((pred == y) & scored).sum()), int(scored.sum())
 
 
 def evaluate(model, cfg: Config) -> Heldout:
     """Accuracy on eval.sequences fresh sequences from the held-out seed stream."""
-    seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=cfg.eval.sequences,
-                              length=cfg.data.length, n_unique=cfg.data.n_unique)
-    framed = frame(seqs, cfg.framing)
-    pred, _ = _predict(model, cfg, framed.x)
+    seqs, framed = _fresh(cfg, "heldout", cfg.eval.sequences)
+    pred, _ = Predictor(model, cfg, sequences=len(seqs))(framed.x)
     scored = framed.y >= 0
     hits = (pred == framed.y) & scored
-    correct, targets = int(hits.sum()), int(scored.sum())
+    correct, targets = _accuracy(pred, framed.y)
     low, high = wilson_interval(correct, targets)
     heldout = Heldout(accuracy=correct / targets, correct=correct, targets=targets,
                       ci95_low=low, ci95_high=high, sequences=len(seqs))
@@ -353,6 +447,9 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    problem = engine_problem(engine, keras.backend.backend(), cfg)
+    if problem:
+        raise ValueError(problem)
     on_epoch = on_epoch or (lambda epoch, logs: None)
 
     # seed: the initializers are seeded in build_model and the data has its own streams; the
@@ -376,16 +473,29 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         run = _fast_engine_jax if keras.backend.backend() == "jax" else _fast_engine
     history: list[dict] = []
 
+    target = cfg.train.target_accuracy
+    if target is not None:  # a fixed validation set, apart from training and held-out data
+        _, validation = _fresh(cfg, "validation", cfg.eval.validation_sequences)
+        validate = Predictor(model, cfg, sequences=cfg.eval.validation_sequences)
+
     def record(epoch: int, logs: dict[str, float]) -> None:
         history.append({"epoch": epoch, **logs})
+        if target is not None and epoch % cfg.train.validate_every == 0:
+            correct, total = _accuracy(validate(validation.x)[0], validation.y)
+            history[-1]["validation_accuracy"] = correct / total
+            if correct / total >= target:
+                raise _ReachedTarget
         on_epoch(epoch, logs)
 
-    interrupted = False
+    interrupted = reached = False
     start = time.perf_counter()
     try:
         run(model, cfg, framed, record)
     except KeyboardInterrupt:
         interrupted = True
+    except _ReachedTarget:
+        reached = True
+        on_epoch(len(history), history[-1])
     seconds = time.perf_counter() - start
     models.reset_states(model)
     done = len(history)
@@ -397,6 +507,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         engine=engine, backend=_backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * rows_per_sequence(plan), train_seconds=seconds,
         history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=_peak_rss_mb(),
+        reached_target=reached,
     )
     return model, result
 

@@ -29,14 +29,17 @@ def test_without_resets_the_engines_would_differ(small_config, monkeypatch):
     assert np.abs(losses[1:]).max() > 1e-3
 
 
-def test_predictions_do_not_depend_on_the_sequences_before(small_config):
+def test_predictions_do_not_depend_on_the_sequences_before(small_config, monkeypatch):
     cfg = small_config("lag1", "train.epochs=30")
     model, _ = train.train(cfg, evaluate_heldout=False)
     seqs = generate_sequences(stream_rng(5, "heldout"), count=7, length=25, n_unique=20)
     x = frame(seqs, cfg.framing).x
-    together, _ = train._predict(model, cfg, x)
-    alone, _ = train._predict(model, cfg, x[3:4])
+    together, _ = train.Predictor(model, cfg, sequences=7)(x)
+    alone, _ = train.Predictor(model, cfg, sequences=1)(x[3:4])
     np.testing.assert_array_equal(together[3], alone[0])
+    monkeypatch.setattr(train, "_EVAL_CHUNK", 3)  # chunks of 3, 3 and a padded 1
+    chunked, _ = train.Predictor(model, cfg, sequences=7)(x)
+    np.testing.assert_array_equal(chunked, together)
     # and the side-by-side evaluation equals the tutorial's one-sequence-at-a-time predict
     b = cfg.train.batch_size
     for n in (0, 3, 6):
@@ -93,3 +96,24 @@ def test_lag_without_context_stays_near_chance(small_config):
     _, result = train.train(cfg)
     assert cfg.chance_accuracy == 0.05
     assert result.heldout.accuracy <= 0.12  # measured 0.047-0.057
+
+
+def test_target_accuracy_stops_early_and_counts_samples(small_config):
+    cfg = small_config("lag1", "train.target_accuracy=0.9", "train.validate_every=20",
+                       "eval.validation_sequences=50")
+    _, result = train.train(cfg)
+    metrics = result.metrics(cfg)
+    assert result.reached_target and metrics["reached_target"]
+    assert result.epochs_completed < cfg.train.epochs and result.epochs_completed % 20 == 0
+    assert metrics["samples_to_target"] == result.epochs_completed * 20
+    checks = [r["validation_accuracy"] for r in result.history if "validation_accuracy" in r]
+    assert checks[-1] >= 0.9 and all(c < 0.9 for c in checks[:-1])
+    assert result.heldout.accuracy >= 0.85  # held-out is scored separately, on its own seed
+
+
+def test_unreachable_target_trains_every_epoch(small_config):
+    cfg = small_config("lag_no_context", "train.epochs=40", "train.target_accuracy=0.99",
+                       "train.validate_every=10")
+    _, result = train.train(cfg)
+    assert not result.reached_target and result.epochs_completed == 40
+    assert result.metrics(cfg)["samples_to_target"] is None
