@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench echo-current lag-no-context echo-lag stateless pad mask \
+.PHONY: help setup run test lint bench echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ lag-no-context: setup ## the beginner's mistake: X(t-1) from X(t) alone
 echo-lag: setup ## the tutorial's echo lag: X(t-1) from a window of 5
 	$(CLI) train configs/lag1.yaml
 
+BENCH_ARGS ?=
+bench: setup ## time the tutorial loop against the fast engine (tensorflow, jax) on lag1, in one run
+	$(CLI) bench configs/lag1.yaml $(BENCH_ARGS)
+
+lag1-fast: setup ## the fastest recipe: echo lag in the fewest samples, stopping at a target
+	$(CLI) train configs/lag1_fast.yaml
+
 stateless: setup ## extension: echo lag with a stateless LSTM
 	$(CLI) train configs/stateless.yaml
 
@@ -63,7 +70,7 @@ lag-no-context-batch1: setup ## the beginner's mistake with batch 1: can the sta
 LAGS ?= 1 2 3 4 5 6 7 8
 STAMP_NOW := $(shell date +%Y%m%d-%H%M%S)
 EXPERIMENTS := echo_current lag_no_context lag1 stateless pad mask full_context lag_sequence \
-	lag_no_context_batch1
+	lag_no_context_batch1 lag1_fast
 
 # $(call train_lags,DIR): train lag1 with lag L and window L+4 for every L in LAGS, into DIR/lagL
 define train_lags
@@ -86,8 +93,13 @@ results: setup ## run every experiment and the lags, then write results/results.
 	  $(CLI) train configs/$$name.yaml --out $$dir/$$name > $$dir/$$name.log 2>&1 \
 	    || { echo "$$name failed, see $$dir/$$name.log"; exit 1; }; \
 	  echo "$$name done"; done; \
+	$(CLI) train configs/lag1.yaml --set name=lag1_to_target --set train.target_accuracy=0.99 \
+	  --set train.validate_every=10 --set "description=the tutorial's recipe, stopped at 0.99 validation" \
+	  --out $$dir/lag1_to_target > $$dir/lag1_to_target.log 2>&1 \
+	  || { echo "lag1_to_target failed, see $$dir/lag1_to_target.log"; exit 1; }; \
+	echo "lag1_to_target done"; \
 	$(call train_lags,$$dir); \
-	$(CLI) results $$(for n in $(EXPERIMENTS); do echo $$dir/$$n; done) \
+	$(CLI) results $$(for n in $(EXPERIMENTS) lag1_to_target; do echo $$dir/$$n; done) \
 	  $$(for lag in $(LAGS); do echo $$dir/lag$$lag; done) --out results
 
 clean: ## remove the virtual environment and caches (runs/ is kept)

@@ -237,7 +237,8 @@ def bench_table(record: dict[str, Any]) -> Table:
 # results tables, built only from run directories
 
 RESULT_COLUMNS = ["name", "what it tests", "key settings", "held-out accuracy (95% CI)",
-                  "chance", "scored targets", "epochs", "updates", "train seconds"]
+                  "chance", "scored targets", "epochs", "updates", "samples to target",
+                  "train seconds"]
 
 
 def key_settings(cfg: dict[str, Any]) -> str:
@@ -252,6 +253,8 @@ def key_settings(cfg: dict[str, Any]) -> str:
     parts.append(f"{'stateful' if m['stateful'] else 'stateless'}, batch {t['batch_size']}")
     if t["learning_rate"] != 0.001:
         parts.append(f"lr {t['learning_rate']:g}")
+    if t.get("target_accuracy") is not None:
+        parts.append(f"stop at {t['target_accuracy']:g} validation")
     return ", ".join(parts)
 
 
@@ -272,6 +275,7 @@ def result_row(cfg: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         "scored targets": metrics.get("heldout_targets"),
         "epochs": metrics["epochs_completed"],
         "updates": metrics["updates"],
+        "samples to target": _to_target(metrics),
         "train seconds": f"{metrics['train_seconds']:.1f}",
         # unformatted, for the CSV
         "heldout_accuracy": acc,
@@ -280,6 +284,14 @@ def result_row(cfg: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         "backend": metrics.get("backend"),
         "engine": metrics.get("engine"),
     }
+
+
+def _to_target(metrics: dict[str, Any]) -> str:
+    if metrics.get("target_accuracy") is None:
+        return ""
+    if metrics.get("samples_to_target") is None:
+        return f"not reached ({metrics['target_accuracy']:g})"
+    return f"{metrics['samples_to_target']} (to {metrics['target_accuracy']:g})"
 
 
 def results_table(rows: list[dict[str, Any]]) -> Table:
