@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results clean
 
 help: ## list the targets
@@ -46,6 +46,9 @@ BENCH_ARGS ?=
 bench: setup ## time the tutorial loop against the fast engine (tensorflow, jax) on lag1, in one run
 	$(CLI) bench configs/lag1.yaml $(BENCH_ARGS)
 
+bench-vocab: setup ## peak memory and seconds, one-hot vs embedding, at n_unique 100, 1000, 10000
+	$(CLI) bench-vocab configs/lag1.yaml
+
 lag1-fast: setup ## the fastest recipe: echo lag in the fewest samples, stopping at a target
 	$(CLI) train configs/lag1_fast.yaml
 
@@ -72,20 +75,20 @@ STAMP_NOW := $(shell date +%Y%m%d-%H%M%S)
 EXPERIMENTS := echo_current lag_no_context lag1 stateless pad mask full_context lag_sequence \
 	lag_no_context_batch1 lag1_fast
 
-# $(call train_lags,DIR): train lag1 with lag L and window L+4 for every L in LAGS, into DIR/lagL
+# $(call train_lags,DIR): train lag1 with lag L and window L+4 for every L in LAGS, into DIR/lag_L
 define train_lags
 for lag in $(LAGS); do \
-	  $(CLI) train configs/lag1.yaml --set name=lag$$lag --set data.lag=$$lag \
+	  $(CLI) train configs/lag1.yaml --set name=lag_$$lag --set data.lag=$$lag \
 	    --set data.window=$$((lag + 4)) --set "description=echo X(t-$$lag) from a window of $$((lag + 4))" \
-	    --out $(1)/lag$$lag > $(1)/lag$$lag.log 2>&1 \
-	    || { echo "lag $$lag failed, see $(1)/lag$$lag.log"; exit 1; }; \
+	    --out $(1)/lag_$$lag > $(1)/lag_$$lag.log 2>&1 \
+	    || { echo "lag $$lag failed, see $(1)/lag_$$lag.log"; exit 1; }; \
 	  echo "lag $$lag done"; done
 endef
 
 lags: setup ## extension: lags 1..8, each with a window of lag+4; prints accuracy against lag
 	@dir=runs/lags-$(STAMP_NOW); mkdir -p $$dir; \
 	$(call train_lags,$$dir); \
-	$(CLI) results $$(for lag in $(LAGS); do echo $$dir/lag$$lag; done) --out $$dir
+	$(CLI) results $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out $$dir
 
 results: setup ## run every experiment and the lags, then write results/results.md and .csv
 	@dir=runs/results-$(STAMP_NOW); mkdir -p $$dir; \
@@ -100,7 +103,7 @@ results: setup ## run every experiment and the lags, then write results/results.
 	echo "lag1_to_target done"; \
 	$(call train_lags,$$dir); \
 	$(CLI) results $$(for n in $(EXPERIMENTS) lag1_to_target; do echo $$dir/$$n; done) \
-	  $$(for lag in $(LAGS); do echo $$dir/lag$$lag; done) --out results
+	  $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out results
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

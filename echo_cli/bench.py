@@ -144,3 +144,29 @@ def record(config: Path, results: list[Measurement], *, epochs: int | None, repe
         "measurements": [m.summary() for m in results],
         "ratios": ratios,
     }
+
+
+def run_vocab_bench(
+    config: Path, *, sizes: list[int], backend: str, epochs: int, sequences: int,
+    progress=lambda text: None,
+) -> dict:
+    """One-hot against embedding inputs at each vocabulary size: seconds, memory, accuracy."""
+    rows = []
+    for n in sizes:
+        for encoding in ("onehot", "embedding"):
+            progress(f"n_unique={n}, {encoding}")
+            overrides = [f"data.n_unique={n}", f"model.encoding={encoding}",
+                         f"train.epochs={epochs}", f"eval.sequences={sequences}"]
+            row = {"n_unique": n, "encoding": encoding}
+            try:
+                metrics = run_once(config, engine="fast", backend=backend, overrides=overrides)
+            except RuntimeError as err:
+                row["error"] = str(err)
+            else:
+                row.update({k: metrics[k] for k in (
+                    "train_seconds", "peak_rss_mb", "process_peak_rss_mb", "heldout_accuracy",
+                    "chance_accuracy", "updates")})
+            rows.append(row)
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+            "config": str(config), "backend": backend, "epochs": epochs,
+            "heldout_sequences": sequences, "rows": rows}

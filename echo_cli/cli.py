@@ -59,6 +59,47 @@ def _print_warnings(console: Console, cfg: Config) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
+def _dataset(cfg: Config):
+    """For data.source csv: read the file, and set n_unique from its vocabulary if it has one.
+
+    Returns:
+        (cfg, dataset), dataset None for random data.
+    """
+    if cfg.data.source != "csv":
+        return cfg, None
+    from echo_cli.config import validate
+    from echo_cli.data import DataError, read_csv_dataset
+
+    try:
+        dataset = read_csv_dataset(cfg.data.path, cfg.data.column, length=cfg.data.length,
+                                   heldout_fraction=cfg.data.heldout_fraction,
+                                   n_unique=cfg.data.n_unique)
+    except DataError as err:
+        raise fail(str(err)) from None
+    if dataset.n_unique != cfg.data.n_unique:
+        raw = cfg.model_dump()
+        raw["data"]["n_unique"] = dataset.n_unique
+        try:
+            cfg = validate(raw, source=f"{cfg.data.path} with its vocabulary")
+        except ConfigError as err:
+            raise fail(str(err)) from None
+    return cfg, dataset
+
+
+def _describe_dataset(console: Console, cfg: Config, dataset) -> None:
+    if dataset is None:
+        return
+    how = (f"{len(dataset.vocabulary)} distinct values mapped to ids 0 .. "
+           f"{len(dataset.vocabulary) - 1} (data.n_unique = {dataset.n_unique})"
+           if dataset.vocabulary is not None else "values used as they are")
+    console.print(
+        f"data: {dataset.rows} values from {cfg.data.path} column {cfg.data.column!r}: "
+        f"{len(dataset.train)} training sequences (cycled, one per epoch) and "
+        f"{len(dataset.heldout)} held-out sequences from the last "
+        f"{cfg.data.heldout_fraction:.0%} of the file; {how}"
+    )
+
+
 def _run_dir(out: Path | None, name: str) -> Path:
     """The directory for this run's files; never one that already holds files."""
     if out is not None:
@@ -92,6 +133,7 @@ def train(
 ) -> None:
     """Train one experiment, score it on fresh held-out sequences, and save the run."""
     cfg = _load(config, set_)
+    cfg, dataset = _dataset(cfg)
     from echo_cli.models import BackendError, import_keras, resolve_backend
     from echo_cli.train import engine_problem
 
@@ -106,6 +148,7 @@ def train(
     console = _console()
     console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  backend={backend}")
     console.print(to_yaml(cfg).rstrip(), markup=False)
+    _describe_dataset(console, cfg, dataset)
     _print_warnings(console, cfg)
 
     from echo_cli import report
@@ -116,8 +159,13 @@ def train(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    if dataset is not None and dataset.vocabulary is not None:
+        from echo_cli.infer import VOCABULARY_FILE
+
+        report.write_json(run_dir / VOCABULARY_FILE, dataset.vocabulary)
     with report.TrainProgress(console, cfg.train.epochs) as bar:
-        model, result = run_training(cfg, engine=engine.value, on_epoch=bar.update)
+        model, result = run_training(cfg, engine=engine.value, on_epoch=bar.update,
+                                     dataset=dataset)
 
     metrics = result.metrics(cfg)
     report.write_history(run_dir / "history.csv", result.history)
@@ -164,14 +212,23 @@ def check_data(
     from echo_cli.report import MISS
 
     cfg = _load(config, set_)
+    cfg, dataset = _dataset(cfg)
     plan = cfg.framing
-    seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,
-                                   length=cfg.data.length, n_unique=cfg.data.n_unique)
-    framed = data.frame(seqs, plan)
     console = _console()
-    console.print(f"[bold]sequence[/] (the first training sequence of seed {cfg.seed}), "
-                  f"t = 0 .. {cfg.data.length - 1}:")
+    if dataset is None:
+        seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,
+                                       length=cfg.data.length, n_unique=cfg.data.n_unique)
+        origin = f"the first training sequence of seed {cfg.seed}"
+    else:
+        _describe_dataset(console, cfg, dataset)
+        seqs = dataset.train[:1]
+        origin = f"the first training sequence of {cfg.data.path}, as ids"
+    framed = data.frame(seqs, plan)
+    console.print(f"[bold]sequence[/] ({origin}), t = 0 .. {cfg.data.length - 1}:")
     console.print(" ".join(str(v) for v in seqs[0]), markup=False)
+    if dataset is not None and dataset.vocabulary is not None:
+        console.print("values: " + " ".join(str(dataset.vocabulary[i]) for i in seqs[0]),
+                      markup=False)
     stateful = cfg.model.stateful
     console.print(report.framing_table(
         t=framed.t.tolist(), x=framed.x[0].tolist(), y=framed.y[0].tolist(), lag=cfg.data.lag,
@@ -202,6 +259,99 @@ def check_data(
             f"row before; the state is reset to zeros at the start of every sequence"
         )
     _print_warnings(console, cfg)
+
+
+def _open_run(run_dir: Path):
+    from echo_cli.infer import RunError, load_run
+    from echo_cli.models import BackendError
+
+    try:
+        return load_run(run_dir)
+    except (RunError, BackendError) as err:
+        raise fail(str(err)) from None
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `echo-cli train`."),
+    values: list[str] = typer.Argument(..., help="The input sequence, e.g. 3 1 4 1 5 9 2 6.",
+                                       metavar="INT..."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON, for scripts."),
+) -> None:
+    """Predict X(t-lag) from your own integers with a trained run, framed as in training."""
+    import json
+
+    from echo_cli import report
+    from echo_cli.infer import RunError, predict_rows
+
+    run = _open_run(run_dir)
+    try:
+        rows = predict_rows(run, run.encode(values))
+    except RunError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    console = _console()
+    console.print(report.predict_table(rows, lag=run.cfg.data.lag))
+    scored = [r for r in rows if r["match"] is not None]
+    if scored:
+        right = sum(r["match"] for r in scored)
+        console.print(f"{right} of {len(scored)} predictions match; chance is "
+                      f"{run.cfg.chance_accuracy:.3g} per prediction")
+
+
+@app.command()
+def stream(
+    run_dir: Path = typer.Argument(..., help="A run trained on whole sequences, e.g. from "
+                                             "configs/stream.yaml."),
+    heldout: int | None = typer.Option(
+        None, "--heldout", min=1,
+        help="Instead of reading stdin, stream N fresh held-out sequences one number at a time "
+             "and print the echo accuracy.",
+    ),
+) -> None:
+    """Echo X(t-lag) as integers arrive on stdin, one per line, keeping the LSTM state.
+
+    From a pipe it prints exactly one line per input integer: the echo, or - while none
+    exists yet. Bad lines get a message on stderr and the stream goes on.
+    """
+    from echo_cli.infer import RunError, Streamer, stream_accuracy
+
+    run = _open_run(run_dir)
+    try:
+        streamer = Streamer(run)
+    except RunError as err:
+        raise fail(str(err)) from None
+    if heldout is not None:
+        from echo_cli import report
+
+        scores = stream_accuracy(run, sequences=heldout)
+        _console().print(report.stream_line(scores, lag=run.cfg.data.lag))
+        return
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"type integers from 0 to {run.cfg.data.n_unique - 1}, one per line; each reply "
+              f"is the echo of the number {run.cfg.data.lag} back. Ctrl-D ends.",
+              file=sys.stderr)
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and line == "":
+            break
+        token = line.strip()
+        if not token:
+            print("skipped a blank line; give one integer per line", file=sys.stderr)
+            continue
+        try:
+            (value,) = run.encode([token])
+        except RunError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        echo = streamer.push(value)
+        print("-" if echo is None else run.decode(echo[0]), flush=True)
 
 
 @app.command()
@@ -285,6 +435,43 @@ def bench(
             f"faster[/] at equal updates, peak RSS {ratio['rss_vs_tutorial']:.2f}×, held-out "
             f"accuracy {ratio['accuracy_points_vs_tutorial']:+.2f} points"
         )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json(out, record)
+    console.print(f"saved {out}")
+
+
+@app.command("bench-vocab")
+def bench_vocab(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), help="The config to time."),
+    sizes: str = typer.Option("100,1000,10000", "--sizes",
+                              help="Comma-separated values of data.n_unique."),
+    epochs: int = typer.Option(300, "--epochs", min=1, help="Epochs per run."),
+    sequences: int = typer.Option(200, "--sequences", min=1,
+                                  help="Held-out sequences per run."),
+    backend: str = typer.Option("tensorflow", "--backend", help="Keras backend."),
+    out: Path = typer.Option(Path("bench/vocab.json"), "--out",
+                             help="Where to write the figures as JSON."),
+) -> None:
+    """Peak memory and seconds of one-hot against embedding inputs as n_unique grows."""
+    from echo_cli import bench as benchmark
+    from echo_cli import report
+    from echo_cli.models import BACKENDS
+
+    _load(config, [])
+    try:
+        values = [int(v) for v in sizes.split(",") if v.strip()]
+    except ValueError:
+        raise fail(f"--sizes takes comma-separated integers, got {sizes!r}") from None
+    if not values or min(values) < 2:
+        raise fail(f"--sizes takes integers ≥ 2, got {sizes!r}")
+    if backend not in BACKENDS:
+        raise fail(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    console = _console()
+    with console.status("benchmarking") as status:
+        record = benchmark.run_vocab_bench(config, sizes=values, backend=backend, epochs=epochs,
+                                           sequences=sequences,
+                                           progress=lambda text: status.update(text))
+    console.print(report.vocab_table(record))
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(out, record)
     console.print(f"saved {out}")

@@ -31,6 +31,14 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
+    source: Literal["random", "csv"] = Field(
+        "random", description="random: fresh random integers; csv: a column of your own file"
+    )
+    path: str | None = Field(None, description="data.source csv: the CSV file")
+    column: str | None = Field(None, description="data.source csv: the column to read")
+    heldout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="data.source csv: the last part of the file, held out"
+    )
     n_unique: int = Field(100, ge=2, description="integers 0 .. n_unique-1")
     length: int = Field(25, ge=1, description="integers per random sequence")
     lag: int = Field(1, ge=0, description="the target is X(t - lag)")
@@ -48,6 +56,10 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     kind: Literal["lstm"] = Field("lstm", description="the recurrent layer")
+    encoding: Literal["onehot", "embedding"] = Field(
+        "onehot", description="onehot: the tutorial's vectors; embedding: learned, for large n"
+    )
+    embedding_dim: int = Field(32, ge=1, description="model.encoding embedding: vector size")
     units: int = Field(50, ge=1, description="hidden units of the recurrent layer")
     stateful: bool = Field(True, description="carry state from batch to batch within a sequence")
 
@@ -97,6 +109,12 @@ class Config(_Section):
                 f"data.lag must be < data.length ({d.length}), got {d.lag}; "
                 f"no row of a {d.length}-integer sequence has a target {d.lag} steps back"
             )
+        if d.source == "csv" and (not d.path or not d.column):
+            raise ValueError("data.source: csv needs data.path (a CSV file) and data.column "
+                             "(the column of integers or values to echo)")
+        if d.source == "csv" and self.train.target_accuracy is not None:
+            raise ValueError("train.target_accuracy needs fresh validation sequences, so it "
+                             "works with data.source: random only")
         if d.context == "full" and d.missing == "drop":
             raise ValueError(
                 "data.context: full needs data.missing: pad or mask; with drop only the last "

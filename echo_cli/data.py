@@ -14,6 +14,7 @@ This module imports no TensorFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -164,3 +165,87 @@ def one_hot(ids: np.ndarray, n_unique: int) -> np.ndarray:
 def decode(vectors: np.ndarray) -> np.ndarray:
     """Argmax along the last axis: one-hot or probability vectors back to ids."""
     return np.argmax(vectors, axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# your own data: integers (or any values, through a vocabulary) from a CSV column
+
+
+class DataError(ValueError):
+    """Data that cannot be used. The message is one line, ready to print."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Sequences cut from a file: training and held-out parts never share a row.
+
+    train: (N, length) ids; heldout: (M, length) ids; vocabulary: id -> original value, or
+    None when the values are used as they are.
+    """
+
+    train: np.ndarray
+    heldout: np.ndarray
+    vocabulary: list | None
+    n_unique: int
+    rows: int
+
+
+def read_csv_dataset(
+    path: str, column: str, *, length: int, heldout_fraction: float, n_unique: int
+) -> Dataset:
+    """Cut a CSV column into consecutive sequences of `length`, the last part held out.
+
+    Values are used as they are when every one is an integer in 0 .. n_unique-1. Otherwise
+    (other integers, floats or strings) a sorted vocabulary maps them to ids 0 .. V-1, and
+    n_unique becomes V.
+
+    Raises:
+        DataError: a missing file or column, an empty column, or too few rows for a
+            training and a held-out sequence.
+    """
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"data.path {path} does not exist; give a CSV file, e.g. "
+                        f"configs/data/weekdays.csv")
+    try:
+        frame_ = pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"data.path {path} is not a readable CSV file "
+                        f"({type(err).__name__})") from None
+    if column not in frame_.columns:
+        cols = ", ".join(map(str, frame_.columns[:10])) or "none"
+        raise DataError(f"data.column {column!r} is not in {path}; its columns are: {cols}")
+    values = frame_[column].dropna()
+    if values.empty:
+        raise DataError(f"data.column {column!r} in {path} is empty")
+    n_held_rows = int(round(len(values) * heldout_fraction))
+    n_train = (len(values) - n_held_rows) // length
+    n_held = n_held_rows // length
+    if n_train < 1 or n_held < 1:
+        raise DataError(
+            f"{path} has {len(values)} values in {column!r}: too few for one training and "
+            f"one held-out sequence of data.length={length} with "
+            f"data.heldout_fraction={heldout_fraction}; need at least "
+            f"{int(np.ceil(length / min(heldout_fraction, 1 - heldout_fraction)))}"
+        )
+    as_int = pd.api.types.is_integer_dtype(values)
+    if as_int and values.min() >= 0 and values.max() < n_unique:
+        ids, vocabulary = values.to_numpy(dtype=np.int64), None
+    else:
+        vocabulary = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        index = {v: i for i, v in enumerate(vocabulary)}
+        ids = values.map(index).to_numpy(dtype=np.int64)
+        vocabulary = [v.item() if hasattr(v, "item") else v for v in vocabulary]
+        n_unique = len(vocabulary)
+    split = len(ids) - n_held_rows
+    train = ids[: n_train * length].reshape(n_train, length)
+    heldout = ids[split : split + n_held * length].reshape(n_held, length)
+    return Dataset(train=train, heldout=heldout, vocabulary=vocabulary, n_unique=n_unique,
+                   rows=len(ids))
+
+
+def cycle(seqs: np.ndarray, count: int) -> np.ndarray:
+    """count sequences, going round seqs in order: one per epoch."""
+    return seqs[np.arange(count) % len(seqs)]

@@ -112,10 +112,14 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
                              dtype="int32", name="ids")
     else:
         inputs = keras.Input(shape=(steps,), dtype="int32", name="ids")
-    one_hot = layers.Embedding(n + 1, n, trainable=False, name="one_hot")
-    h = one_hot(inputs)
-    if cfg.data.missing == "mask":
-        h = layers.Masking(mask_value=0.0, name="mask")(h)
+    if cfg.model.encoding == "onehot":
+        one_hot = layers.Embedding(n + 1, n, trainable=False, name="one_hot")
+        h = one_hot(inputs)
+        if cfg.data.missing == "mask":
+            h = layers.Masking(mask_value=0.0, name="mask")(h)
+    else:  # learned vectors; id 0 (a missing step) is masked or learns a marker of its own
+        h = layers.Embedding(n + 1, cfg.model.embedding_dim, name="embedding",
+                             mask_zero=cfg.data.missing == "mask")(inputs)
     h = layers.LSTM(
         cfg.model.units,
         stateful=cfg.model.stateful,
@@ -125,7 +129,8 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
     )(h)
     outputs = layers.Dense(n, activation="softmax", name="echo")(h)
     model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
-    one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
+    if cfg.model.encoding == "onehot":
+        one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
     _init_weights(model, np.random.default_rng([cfg.seed, STREAMS["init"]]))
     return model
 
@@ -146,6 +151,10 @@ def _init_weights(model, rng: np.random.Generator) -> None:
     """Keras's default initializers (Glorot uniform, orthogonal recurrent), drawn with numpy
     from the config's seed, so that every backend starts from the same weights."""
     lstm, dense = model.get_layer("lstm"), model.get_layer("echo")
+    if any(layer.name == "embedding" for layer in model.layers):  # Keras's uniform ±0.05
+        table = model.get_layer("embedding")
+        table.set_weights([rng.uniform(-0.05, 0.05, table.get_weights()[0].shape)
+                           .astype("float32")])
     kernel, recurrent, bias = lstm.get_weights()  # bias: zeros, forget gate 1 (unit_forget_bias)
     lstm.set_weights([_glorot_uniform(rng, kernel.shape), _orthogonal(rng, recurrent.shape), bias])
     kernel, bias = dense.get_weights()

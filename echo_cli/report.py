@@ -324,3 +324,46 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[st
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def predict_table(rows: list[dict[str, Any]], *, lag: int) -> Table:
+    """t, input, expected X(t-lag), prediction, probability and match, one row per input."""
+    table = Table(title=f"predictions of X(t-{lag})")
+    for name in ("t", "X(t)", f"expected X(t-{lag})", "predicted", "probability", "match"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        if r["predicted"] is None:
+            table.add_row(str(r["t"]), str(r["input"]),
+                          MISS if r["expected"] is None else str(r["expected"]),
+                          Text(r["note"], style="dim"), "", "")
+            continue
+        table.add_row(str(r["t"]), str(r["input"]), str(r["expected"]), str(r["predicted"]),
+                      f"{r['probability']:.3f}",
+                      Text("✓", style="green") if r["match"] else Text("✗", style="bold red"))
+    return table
+
+
+def stream_line(scores: dict[str, Any], *, lag: int) -> Text:
+    text = Text(f"streamed {scores['sequences']} fresh held-out sequences one number at a time: "
+                f"echo accuracy of X(t-{lag}) ")
+    text.append(f"{scores['accuracy']:.4f}", style="bold")
+    text.append(f" (95% CI {scores['ci95_low']:.4f}-{scores['ci95_high']:.4f}, "
+                f"{scores['correct']}/{scores['targets']} echoes)   chance "
+                f"{scores['chance_accuracy']:.4f}")
+    return text
+
+
+def vocab_table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"one-hot vs embedding: {record['config']}, {record['epochs']} epochs, "
+                        f"{record['backend']}, on {record['machine']}")
+    for name in ("n_unique", "encoding", "train s", "peak RSS MB (train+eval)",
+                 "peak RSS MB (process)", "held-out acc", "chance"):
+        table.add_column(name, justify="right")
+    for r in record["rows"]:
+        if "error" in r:
+            table.add_row(str(r["n_unique"]), r["encoding"], "failed", r["error"], "", "", "")
+            continue
+        table.add_row(str(r["n_unique"]), r["encoding"], f"{r['train_seconds']:.1f}",
+                      f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
+                      f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
+    return table

@@ -21,7 +21,15 @@ import numpy as np
 
 from echo_cli import models
 from echo_cli.config import Config
-from echo_cli.data import Framed, frame, generate_sequences, rows_per_sequence, stream_rng
+from echo_cli.data import (
+    Dataset,
+    Framed,
+    cycle,
+    frame,
+    generate_sequences,
+    rows_per_sequence,
+    stream_rng,
+)
 from echo_cli.stats import wilson_interval
 
 ENGINES = ("fast", "tutorial")
@@ -398,9 +406,14 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
     return int(((pred == y) & scored).sum()), int(scored.sum())
 
 
-def evaluate(model, cfg: Config) -> Heldout:
-    """Accuracy on eval.sequences fresh sequences from the held-out seed stream."""
-    seqs, framed = _fresh(cfg, "heldout", cfg.eval.sequences)
+def evaluate(model, cfg: Config, *, dataset: Dataset | None = None) -> Heldout:
+    """Accuracy on eval.sequences fresh sequences from the held-out seed stream, or on the
+    held-out part of a CSV dataset."""
+    if dataset is None:
+        seqs, framed = _fresh(cfg, "heldout", cfg.eval.sequences)
+    else:
+        seqs = dataset.heldout
+        framed = frame(seqs, cfg.framing)
     pred, _ = Predictor(model, cfg, sequences=len(seqs))(framed.x)
     scored = framed.y >= 0
     hits = (pred == framed.y) & scored
@@ -430,7 +443,7 @@ def evaluate(model, cfg: Config) -> Heldout:
 # the run
 
 def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = None,
-          evaluate_heldout: bool = True):
+          evaluate_heldout: bool = True, dataset: Dataset | None = None):
     """Seed, generate, build, fit and evaluate one experiment.
 
     Args:
@@ -438,6 +451,8 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         engine: "fast" or "tutorial"; both make the same updates.
         on_epoch: called with (epoch, {"loss", "accuracy"}) after every sequence.
         evaluate_heldout: score the model on fresh held-out sequences afterwards.
+        dataset: for data.source csv, the sequences read from the file (cycled, one per
+            epoch) and its held-out part; None for fresh random sequences.
 
     Returns:
         (model, RunResult). After Ctrl-C the result has interrupted=True, the history so far
@@ -457,10 +472,13 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     if keras.backend.backend() == "tensorflow":
         keras.utils.set_random_seed(cfg.seed)
 
-    # data: one fresh sequence per epoch, all from the training stream
+    # data: one sequence per epoch, fresh from the training stream or cycled from the file
     plan = cfg.framing
-    seqs = generate_sequences(stream_rng(cfg.seed, "train"), count=cfg.train.epochs,
-                              length=cfg.data.length, n_unique=cfg.data.n_unique)
+    if dataset is None:
+        seqs = generate_sequences(stream_rng(cfg.seed, "train"), count=cfg.train.epochs,
+                                  length=cfg.data.length, n_unique=cfg.data.n_unique)
+    else:
+        seqs = cycle(dataset.train, cfg.train.epochs)
     framed = frame(seqs, plan)
 
     # build
@@ -502,7 +520,8 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     batches = rows_per_sequence(plan) // cfg.train.batch_size
 
     # evaluate
-    heldout = evaluate(model, cfg) if evaluate_heldout and not interrupted else None
+    heldout = (evaluate(model, cfg, dataset=dataset)
+               if evaluate_heldout and not interrupted else None)
     result = RunResult(
         engine=engine, backend=_backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * rows_per_sequence(plan), train_seconds=seconds,

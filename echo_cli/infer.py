@@ -1,0 +1,246 @@
+"""Use a trained run: load it safely, predict from given integers, stream one at a time.
+
+    run = load_run(Path("runs/lag1-20261129-120000"))
+    rows = predict_rows(run, [3, 1, 4, 1, 5, 9, 2, 6])
+    streamer = Streamer(run); streamer.push(3)   # -> None (no echo yet), then ints
+
+Only this module, models.py and train.py touch Keras.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echo_cli import models
+from echo_cli.config import Config, ConfigError, load_config
+from echo_cli.data import MISSING, Framing, frame, timesteps
+
+VOCABULARY_FILE = "vocabulary.json"
+
+
+class RunError(ValueError):
+    """A run directory or an input that cannot be used. The message is one line."""
+
+
+@dataclass
+class Run:
+    path: Path
+    cfg: Config
+    model: Any
+    vocabulary: list | None = None  # id -> original value, for runs trained on mapped data
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        """Command-line tokens to ids, checking every one.
+
+        Raises:
+            RunError: a token that is not an integer in range (or not in the vocabulary).
+        """
+        if self.vocabulary is not None:
+            index = {str(v): i for i, v in enumerate(self.vocabulary)}
+            bad = [tok for tok in tokens if tok not in index]
+            if bad:
+                shown = ", ".join(str(v) for v in self.vocabulary[:8])
+                raise RunError(f"{bad[0]!r} is not in this run's vocabulary of "
+                               f"{len(self.vocabulary)} values ({shown}, ...)")
+            return [index[tok] for tok in tokens]
+        n = self.cfg.data.n_unique
+        ids = []
+        for tok in tokens:
+            try:
+                value = int(tok)
+            except ValueError:
+                raise RunError(f"{tok!r} is not an integer; give integers from 0 to {n - 1}") \
+                    from None
+            if not 0 <= value < n:
+                raise RunError(f"{value} is outside 0 .. {n - 1}, the integers this run was "
+                               f"trained on (data.n_unique={n})")
+            ids.append(value)
+        return ids
+
+    def decode(self, i: int) -> Any:
+        return self.vocabulary[i] if self.vocabulary is not None else i
+
+
+def load_run(path: Path) -> Run:
+    """Load config.yaml, model.keras (Keras safe mode, no pickles) and any vocabulary.
+
+    Raises:
+        RunError: a missing or incomplete directory, a bad config, or a model that won't load.
+    """
+    if not path.is_dir():
+        raise RunError(f"run directory {path} does not exist; give a directory that "
+                       f"`echo-cli train` wrote, e.g. runs/lag1-<time>")
+    missing = [name for name in ("config.yaml", "model.keras") if not (path / name).is_file()]
+    if missing:
+        raise RunError(f"run directory {path} is incomplete: no {' or '.join(missing)}; "
+                       f"train it again with `echo-cli train CONFIG --out DIR`")
+    try:
+        cfg = load_config(path / "config.yaml")
+    except ConfigError as err:
+        raise RunError(str(err)) from None
+    vocabulary = None
+    if (path / VOCABULARY_FILE).is_file():
+        try:
+            vocabulary = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise RunError(f"{path / VOCABULARY_FILE} is not valid JSON; train again") from None
+    keras = models.import_keras(cfg.train.backend)
+    try:
+        with models.quiet_stderr():
+            model = keras.saving.load_model(path / "model.keras", compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises many types for a damaged or foreign file
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise RunError(f"{path / 'model.keras'} won't load: {reason}") from None
+    return Run(path=path, cfg=cfg, model=model, vocabulary=vocabulary)
+
+
+def _plan(cfg: Config, length: int) -> Framing:
+    """Frame an input of any length as in training; a full context is a window of length."""
+    return Framing(length=length, lag=cfg.data.lag, window=timesteps(cfg.framing),
+                   missing=cfg.data.missing, context="window", target=cfg.data.target,
+                   batch_size=1)
+
+
+def predict_rows(run: Run, ids: list[int]) -> list[dict[str, Any]]:
+    """One row per input position: input, expected X(t-lag), prediction and its probability.
+
+    Rows that cannot be predicted (no full window, or t < lag with no target) say why.
+
+    Raises:
+        RunError: fewer integers than one window.
+    """
+    from echo_cli.train import Predictor
+
+    cfg = run.cfg
+    plan = _plan(cfg, len(ids))
+    steps = timesteps(cfg.framing)
+    need = (steps if cfg.data.missing == "drop" else 1)
+    if len(ids) < max(need, cfg.data.lag + 1):
+        raise RunError(f"give at least {max(need, cfg.data.lag + 1)} integers (one window of "
+                       f"{steps} with a target {cfg.data.lag} back), got {len(ids)}")
+    framed = frame(np.array([ids]), plan)
+    x = framed.x
+    batch = cfg.train.batch_size if cfg.model.stateful else 1
+    pad = (-x.shape[1]) % batch  # a stateful model runs whole batches; extra rows are empty
+    if pad:
+        x = np.concatenate([x, np.full((1, pad, steps), MISSING)], axis=1)
+    pred, prob = Predictor(run.model, cfg, sequences=1)(x)
+    pred, prob = pred[0, : len(framed.t)], prob[0, : len(framed.t)]
+    if cfg.data.target == "sequence":  # the last position of row t predicts X(t - lag)
+        pred, prob = pred[:, -1], prob[:, -1]
+    at = {int(t): i for i, t in enumerate(framed.t)}
+    rows = []
+    for t, value in enumerate(ids):
+        row: dict[str, Any] = {"t": t, "input": run.decode(value), "expected": None,
+                               "predicted": None, "probability": None, "match": None}
+        if t >= cfg.data.lag:
+            row["expected"] = run.decode(ids[t - cfg.data.lag])
+        if t in at:
+            i = at[t]
+            row.update(predicted=run.decode(int(pred[i])), probability=float(prob[i]),
+                       match=bool(ids[t - cfg.data.lag] == int(pred[i])))
+        else:
+            row["note"] = ("no target yet" if t < cfg.data.lag
+                           else f"cold start: the window of {steps} reaches before the input")
+        rows.append(row)
+    return rows
+
+
+def stream_problem(cfg: Config) -> str | None:
+    """Why a run's model cannot echo one number at a time, or None if it can."""
+    d = cfg.data
+    needs = []
+    if d.context != "full":
+        needs.append("data.context: full")
+    if d.target != "sequence":
+        needs.append("data.target: sequence")
+    if d.missing != "mask":
+        needs.append("data.missing: mask")
+    if cfg.model.stateful:
+        needs.append("model.stateful: false")
+    if not needs:
+        return None
+    return ("this run's model can't stream: streaming feeds one number at a time and keeps the "
+            "LSTM state, which reproduces training only for a model trained on whole masked "
+            "prefixes with an output at every step; it needs " + ", ".join(needs)
+            + " (see configs/stream.yaml)")
+
+
+class Streamer:
+    """Feeds one number per sequence at a time through a one-step copy of the model.
+
+    The copy has the same weights, one timestep and a fixed batch (1 for a live stream; many
+    sequences side by side for scoring, each on its own state). The state is carried explicitly
+    through a stateless forward pass, which works the same on every backend (Keras's own JAX
+    predict would drop a stateful layer's state).
+    """
+
+    def __init__(self, run: Run, *, batch_size: int = 1):
+        problem = stream_problem(run.cfg)
+        if problem:
+            raise RunError(problem)
+        cfg = run.cfg.model_copy(deep=True)
+        cfg.model.stateful = True
+        cfg.data.context, cfg.data.window = "window", 1
+        cfg.train.batch_size = batch_size
+        self.run, self.lag, self.batch_size = run, cfg.data.lag, batch_size
+        self.model = models.build_model(cfg, batch_size=batch_size)
+        self.model.set_weights(run.model.get_weights())
+        self.forward = models.stateless_forward(self.model)
+        self.weights = ([v.value for v in self.model.trainable_variables],
+                        [v.value for v in self.model.non_trainable_variables])
+        self.reset()
+
+    def reset(self) -> None:
+        """Start new sequences: zero state, nothing seen."""
+        import keras
+
+        self.states = [keras.ops.zeros(v.shape, v.dtype)
+                       for v in models.rnn_state_variables(self.model)]
+        self.seen = 0
+
+    def step(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Feed X(t) of every sequence, (batch,) ids. Returns (echoed ids for X(t-lag), their
+        probabilities), or None while t < lag and no echo exists."""
+        x = (np.asarray(values, dtype=np.int32) + 1).reshape(self.batch_size, 1)
+        y, self.states, _ = self.forward(*self.weights, self.states, x, False)
+        self.seen += 1
+        if self.seen <= self.lag:
+            return None
+        probs = np.asarray(y)[:, -1]
+        best = probs.argmax(axis=-1)
+        return best, probs[np.arange(len(best)), best]
+
+    def push(self, value: int) -> tuple[int, float] | None:
+        """One number of a live stream (batch 1)."""
+        out = self.step(np.array([value]))
+        return None if out is None else (int(out[0][0]), float(out[1][0]))
+
+
+def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:
+    """Stream fresh held-out sequences one number at a time; score every echo of X(t-lag).
+
+    The sequences run side by side, each on its own state, and are never seen whole.
+    """
+    from echo_cli.data import generate_sequences, stream_rng
+    from echo_cli.stats import wilson_interval
+
+    cfg = run.cfg
+    seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=sequences,
+                              length=cfg.data.length, n_unique=cfg.data.n_unique)
+    streamer = Streamer(run, batch_size=sequences)
+    correct = total = 0
+    for t in range(cfg.data.length):
+        out = streamer.step(seqs[:, t])
+        if out is not None:
+            correct += int((out[0] == seqs[:, t - cfg.data.lag]).sum())
+            total += sequences
+    low, high = wilson_interval(correct, total)
+    return {"sequences": sequences, "targets": total, "correct": correct,
+            "accuracy": correct / total, "ci95_low": low, "ci95_high": high,
+            "chance_accuracy": cfg.chance_accuracy}

@@ -1,0 +1,241 @@
+"""Using trained runs: predict, stream, your own CSV data and embeddings."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from echo_cli import data
+from echo_cli.cli import app
+from echo_cli.infer import load_run, predict_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def sets(*items: str) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def lag_run(tmp_path_factory):
+    """A small stateful echo-lag model that has learned (held-out ≥ 0.95 in test_train)."""
+    out = tmp_path_factory.mktemp("runs") / "lag"
+    result = runner.invoke(app, ["train", str(ROOT / "configs/lag1.yaml"), *sets(
+        "data.n_unique=20", "data.window=3", "model.units=30", "train.epochs=400",
+        "train.learning_rate=0.01", "eval.sequences=50"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def stream_run(tmp_path_factory):
+    """A small model trained on whole masked prefixes with a target at every step."""
+    out = tmp_path_factory.mktemp("runs") / "stream"
+    result = runner.invoke(app, ["train", str(ROOT / "configs/stream.yaml"), *sets(
+        "data.n_unique=10", "data.length=10", "model.units=24", "train.epochs=300",
+        "train.batch_size=3", "train.learning_rate=0.01", "eval.sequences=50"),
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# -------------------------------------------------------------------------------- predict
+
+def test_predict_echoes_your_own_integers(lag_run):
+    values = [3, 17, 4, 11, 5, 9, 2, 16, 5, 3, 5, 8, 9]  # 13: not a multiple of the batch of 5
+    result = runner.invoke(app, ["predict", str(lag_run), *map(str, values), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["t"] for r in rows] == list(range(13))
+    assert [r["input"] for r in rows] == values
+    assert rows[0]["predicted"] is None and rows[1]["predicted"] is None  # window of 3
+    assert "cold start" in rows[1]["note"]
+    scored = rows[2:]
+    assert all(r["expected"] == values[r["t"] - 1] for r in scored)
+    assert all(0 <= r["probability"] <= 1 for r in scored)
+    assert sum(r["match"] for r in scored) >= 10  # the model learned: 11 predictions
+
+
+def test_predict_table(lag_run):
+    result = runner.invoke(app, ["predict", str(lag_run), "1", "2", "3", "4", "5", "6"])
+    assert result.exit_code == 0, result.output
+    assert "expected X(t-1)" in result.output and "cold start" in result.output
+    assert "predictions match" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["25", "1", "2", "3"], "25 is outside 0 .. 19"),
+        (["-1", "1", "2", "3"], "-1 is outside 0 .. 19"),
+        (["one", "1", "2"], "'one' is not an integer"),
+        (["1", "2"], "give at least 3 integers"),
+    ],
+)
+def test_predict_bad_input(lag_run, args, fragment):
+    one_line_error(runner.invoke(app, ["predict", str(lag_run), *args]), fragment)
+
+
+def test_predict_bad_run_directories(tmp_path, lag_run):
+    one_line_error(runner.invoke(app, ["predict", str(tmp_path / "nope"), "1", "2", "3"]),
+                   "does not exist")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "config.yaml").write_text((lag_run / "config.yaml").read_text())
+    one_line_error(runner.invoke(app, ["predict", str(half), "1", "2", "3"]),
+                   "is incomplete: no model.keras")
+    (half / "model.keras").write_bytes(b"not a zip file")
+    one_line_error(runner.invoke(app, ["predict", str(half), "1", "2", "3"]), "won't load")
+
+
+# -------------------------------------------------------------------------------- stream
+
+def run_stream(run_dir: Path, text: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "echo_cli", "stream", str(run_dir)],
+                          input=text, capture_output=True, text=True, timeout=120)
+
+
+def test_stream_prints_one_line_per_integer_and_matches_predict(stream_run):
+    values = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    out = run_stream(stream_run, "".join(f"{v}\n" for v in values))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == len(values) and lines[0] == "-"
+    rows = predict_rows(load_run(stream_run), values)
+    assert lines[1:] == [str(r["predicted"]) for r in rows[1:]]
+    assert sum(int(line) == values[t - 1] for t, line in enumerate(lines) if t) >= 7
+
+
+def test_stream_skips_bad_lines_and_goes_on(stream_run):
+    out = run_stream(stream_run, "3\n\nseven\n42\n4\n")
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == 2  # only 3 and 4 are integers in range
+    assert "blank line" in out.stderr and "'seven' is not an integer" in out.stderr
+    assert "42 is outside 0 .. 9" in out.stderr
+
+
+def test_stream_scores_held_out_sequences_one_number_at_a_time(stream_run):
+    result = runner.invoke(app, ["stream", str(stream_run), "--heldout", "50"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "streamed 50 fresh held-out sequences" in text
+    accuracy = float(text.split("echo accuracy of X(t-1) ")[1].split()[0])
+    assert accuracy >= 0.8
+
+
+def test_stream_refuses_a_model_that_cannot_stream(lag_run):
+    one_line_error(runner.invoke(app, ["stream", str(lag_run)]), "can't stream")
+
+
+# -------------------------------------------------------------------------------- CSV data
+
+def write_csv(path: Path, column: str, values) -> Path:
+    path.write_text("n," + column + "\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    return path
+
+
+def test_csv_integers_in_range_are_used_as_they_are(tmp_path):
+    path = write_csv(tmp_path / "ints.csv", "x", list(range(100)) * 2)
+    ds = data.read_csv_dataset(str(path), "x", length=10, heldout_fraction=0.2, n_unique=100)
+    assert ds.vocabulary is None and ds.n_unique == 100
+    assert ds.train.shape == (16, 10) and ds.heldout.shape == (4, 10)
+    assert ds.train[0].tolist() == list(range(10))
+    assert ds.heldout[0].tolist() == list(range(60, 70))  # rows 160.. of the file
+
+
+def test_csv_held_out_rows_never_train(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "word", [f"w{i}" for i in range(103)])
+    ds = data.read_csv_dataset(str(path), "word", length=10, heldout_fraction=0.25,
+                               n_unique=100)
+    assert ds.n_unique == 103 and len(ds.vocabulary) == 103
+    assert set(ds.train.ravel()).isdisjoint(set(ds.heldout.ravel()))
+    assert [ds.vocabulary[i] for i in ds.train[0]] == [f"w{i}" for i in range(10)]
+
+
+def test_csv_run_predicts_in_the_files_own_values(tmp_path):
+    out = tmp_path / "csv"
+    dice = f"data.path={ROOT}/configs/data/dice.csv"
+    result = runner.invoke(app, ["train", str(ROOT / "configs/csv_colours.yaml"),
+                                 *sets("train.epochs=10", dice), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5 distinct values mapped to ids" in result.output
+    assert json.loads((out / "vocabulary.json").read_text()) == [
+        "blue", "green", "purple", "red", "yellow"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["heldout_sequences"] == 16 and metrics["chance_accuracy"] == 0.2
+    colours = ["red", "blue", "blue", "green", "yellow", "purple", "red"]
+    result = runner.invoke(app, ["predict", str(out), *colours, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[-1]["expected"] == "purple" and rows[-1]["predicted"] in colours + ["green"]
+    one_line_error(runner.invoke(app, ["predict", str(out), "red", "pink", "blue", "red",
+                                       "red"]), "'pink' is not in this run's vocabulary")
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda d: [f"data.path={d}/missing.csv", "data.column=x"], "does not exist"),
+        (lambda d: [f"data.path={write_csv(d / 'a.csv', 'x', range(100))}", "data.column=y"],
+         "'y' is not in"),
+        (lambda d: [f"data.path={write_csv(d / 'b.csv', 'x', range(30))}", "data.column=x"],
+         "too few for one training and one held-out sequence"),
+        (lambda d: [f"data.path={write_csv(d / 'c.csv', 'x', [''] * 60)}", "data.column=x"],
+         "is empty"),
+        (lambda d: ["data.column=x"], "data.source: csv needs data.path"),
+    ],
+    ids=["missing-file", "missing-column", "too-few-rows", "empty-column", "no-path"],
+)
+def test_csv_errors(tmp_path, setup, fragment):
+    result = runner.invoke(app, ["train", str(ROOT / "configs/lag1.yaml"),
+                                 *sets("data.source=csv", *setup(tmp_path)),
+                                 "--out", str(tmp_path / "run")])
+    one_line_error(result, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_data_reads_csv_configs():
+    result = runner.invoke(app, ["check-data", str(ROOT / "configs/csv_colours.yaml"),
+                                 *sets(f"data.path={ROOT}/configs/data/dice.csv")])
+    assert result.exit_code == 0, result.output
+    assert "values: blue purple green" in result.output
+
+
+# -------------------------------------------------------------------------------- embeddings
+
+def test_embedding_model_takes_ids_and_masks_with_zero():
+    from echo_cli import models
+    from echo_cli.config import load_config
+
+    cfg = load_config(overrides=["model.encoding=embedding", "model.embedding_dim=8",
+                                 "data.missing=mask", "train.batch_size=6"])
+    model = models.build_model(cfg)
+    assert model.get_layer("embedding").get_weights()[0].shape == (101, 8)
+    assert "one_hot" not in {layer.name for layer in model.layers}
+    out = model.predict(np.zeros((6, 5), dtype="int32"), verbose=0)
+    assert out.shape == (6, 100)
+
+
+def test_ten_thousand_integers_train_under_two_gigabytes(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "echo_cli", "train", "configs/lag1.yaml", *sets(
+            "data.n_unique=10000", "model.encoding=embedding", "train.epochs=20",
+            "eval.sequences=50"), "--out", str(tmp_path / "big")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "big/metrics.json").read_text())
+    assert metrics["chance_accuracy"] == 0.0001
+    assert metrics["peak_rss_mb"] < 2000
