@@ -195,7 +195,8 @@ def train(
     held = result.heldout
     examples = [vars(e) for e in held.examples]
     if examples:
-        console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target))
+        console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target,
+                                            width=console.width))
     console.print(report.heldout_line(metrics))
     console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json)")
 

@@ -146,7 +146,7 @@ def predict_rows(run: Run, ids: list[int]) -> list[dict[str, Any]]:
                        match=bool(ids[t - cfg.data.lag] == int(pred[i])))
         else:
             row["note"] = ("no target yet" if t < cfg.data.lag
-                           else f"cold start: the window of {steps} reaches before the input")
+                           else f"cold start: window of {steps}")
         rows.append(row)
     return rows
 

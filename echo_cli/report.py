@@ -34,32 +34,41 @@ def sample_rows(n: int, max_rows: int) -> list[int]:
     return sorted({round(i * step) for i in range(max_rows)} | {n - 1})
 
 
-def history_table(history: list[dict[str, float]], *, max_rows: int = 20) -> Table:
+def history_table(history: list[dict[str, float]], *, max_rows: int = 20) -> Group:
     """Per-epoch training loss and accuracy, cut to about max_rows evenly spaced rows."""
     shown = sample_rows(len(history), max_rows)
-    title = "training, per epoch (one epoch = one sequence)"
+    head = "training, per epoch (one epoch = one sequence)"
     if len(shown) < len(history):
-        title += f": {len(shown)} of {len(history)} epochs shown, all in history.csv"
-    table = Table(title=title)
+        head += f": {len(shown)} of {len(history)} epochs shown, all in history.csv"
+    validated = any("validation_accuracy" in row for row in history)
+    table = Table()
     table.add_column("epoch", justify="right")
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")
+    if validated:
+        table.add_column("validation", justify="right")
     for i in shown:
         row = history[i]
-        table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", f"{row['accuracy']:.3f}")
-    return table
+        cells = [str(row["epoch"]), f"{row['loss']:.4f}", f"{row['accuracy']:.3f}"]
+        if validated:
+            cells.append(f"{row['validation_accuracy']:.4f}" if "validation_accuracy" in row
+                         else "")
+        table.add_row(*cells)
+    return Group(Text(head, style="bold"), table)
 
 
 def heldout_line(metrics: dict[str, Any]) -> Text:
     """Held-out accuracy with its 95% interval, beside chance."""
     acc, chance = metrics["heldout_accuracy"], metrics["chance_accuracy"]
+    where = ("held-out sequences of the file" if metrics.get("data_source") == "csv"
+             else "fresh sequences")
     style = "bold green" if metrics["ci95_low"] > chance else "bold yellow"
     text = Text("held-out accuracy ")
     text.append(f"{acc:.4f}", style=style)
     text.append(
         f"  (95% CI {metrics['ci95_low']:.4f}-{metrics['ci95_high']:.4f}, "
         f"{metrics['heldout_correct']}/{metrics['heldout_targets']} targets in "
-        f"{metrics['heldout_sequences']} fresh sequences)   chance {chance:.4f}"
+        f"{metrics['heldout_sequences']} {where})   chance {chance:.4f}"
     )
     if metrics.get("heldout_exact_match") is not None:
         per_position = " ".join(MISS if a is None else f"{a:.3f}"
@@ -74,44 +83,44 @@ def heldout_line(metrics: dict[str, Any]) -> Text:
     return text
 
 
-def _cell(expected: int, predicted: int) -> Text:
-    if expected < 0:
-        return Text(MISS, style="dim")
-    if expected == predicted:
-        return Text(str(predicted))
-    return Text(f"{predicted}✗", style="bold red")
-
-
-def examples_table(examples: list[dict[str, Any]], *, lag: int, target: str) -> Group:
-    """Decoded held-out sequences, one aligned column per timestep; ✗ marks a mismatch.
-
-    Value targets show every row t; sequence targets show the last row's window, position by
-    position.
-    """
+def examples_table(examples: list[dict[str, Any]], *, lag: int, target: str,
+                   width: int = 100) -> Group:
+    """Decoded held-out sequences in aligned columns, wrapped to `width`; a wrong prediction
+    is marked with ✗ (and red). Value targets show every row t; sequence targets show the last
+    row's window, position by position."""
     parts: list[Any] = [Text(f"held-out examples (✗ marks a wrong prediction, {MISS} = not scored)",
                              style="bold")]
+    names = ("t", "input X(t)", f"target X(t-{lag})", "predicted")
+    label = max(map(len, names)) + 1
     for n, ex in enumerate(examples, start=1):
         if target == "value":
             t, inputs = ex["t"], [ex["sequence"][ti] for ti in ex["t"]]
             expected, predicted = ex["expected"], ex["predicted"]
-            head = f"sequence {n}"
+            parts.append(Text(f"sequence {n}", style="dim"))
         else:
             last = len(ex["t"]) - 1
             t_end = ex["t"][last]
             expected, predicted = ex["expected"][last], ex["predicted"][last]
             t = list(range(t_end - len(expected) + 1, t_end + 1))
             inputs = [ex["sequence"][ti] if ti >= 0 else -1 for ti in t]
-            head = f"sequence {n}, last sample (t={t_end})"
-        table = Table(box=None, padding=(0, 1), show_header=False, title=head,
-                      title_justify="left")
-        table.add_column(justify="left", style="dim")
-        for _ in t:
-            table.add_column(justify="right")
-        table.add_row("t", *[str(v) for v in t])
-        table.add_row("X(t)", *[MISS if v < 0 else str(v) for v in inputs])
-        table.add_row(f"expected X(t-{lag})", *[MISS if v < 0 else str(v) for v in expected])
-        table.add_row("predicted", *[_cell(e, p) for e, p in zip(expected, predicted, strict=True)])
-        parts.append(table)
+            parts.append(Text(f"sequence {n}, its last sample (t={t_end})", style="dim"))
+        cell = max(len(str(v)) for v in [*t, *inputs, *expected, *predicted]) + 2
+        per_line = max(1, (width - label) // cell)
+        for start in range(0, len(t), per_line):
+            part = slice(start, start + per_line)
+            lines = {name: Text(name.rjust(label - 1) + " ", style="dim") for name in names}
+            for ti, x, e, p in zip(t[part], inputs[part], expected[part], predicted[part],
+                                   strict=True):
+                lines["t"].append(str(ti).rjust(cell - 1) + " ", style="dim")
+                lines[names[1]].append((MISS if x < 0 else str(x)).rjust(cell - 1) + " ")
+                lines[names[2]].append((MISS if e < 0 else str(e)).rjust(cell - 1) + " ")
+                if e < 0:
+                    lines["predicted"].append(MISS.rjust(cell - 1) + " ", style="dim")
+                elif e == p:
+                    lines["predicted"].append(str(p).rjust(cell - 1) + " ")
+                else:
+                    lines["predicted"].append((str(p) + "✗").rjust(cell), style="bold red")
+            parts.extend(lines.values())
     return Group(*parts)
 
 

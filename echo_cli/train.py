@@ -88,6 +88,7 @@ class RunResult:
         out = {
             "name": cfg.name,
             "seed": cfg.seed,
+            "data_source": cfg.data.source,
             "engine": self.engine,
             "backend": self.backend,
             "epochs": self.epochs,

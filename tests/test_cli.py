@@ -110,7 +110,8 @@ def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
     with (run / "history.csv").open() as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4, 5, 6]
     assert "held-out accuracy" in result.output and "chance 0.1250" in result.output
-    assert "training, per epoch" in result.output and "expected X(t-1)" in result.output
+    assert "training, per epoch (one epoch = one sequence)" in result.output
+    assert "target X(t-1)" in result.output and "predicted" in result.output
 
     again = invoke("train", run / "config.yaml", "--out", "run2")
     assert again.exit_code == 0, again.output
