@@ -6,28 +6,38 @@ BIN := $(VENV)/bin
 EXTRAS ?= dev,jax
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
+TEST_EXTRAS := dev,jax,ray
+TEST_STAMP := $(VENV)/.installed-$(subst $(comma),_,$(TEST_EXTRAS))
 
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run test lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
-	full-context lag-sequence lag-no-context-batch1 lags results clean
+	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
+	sweep-stateful clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+define install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet -e ".[$(1)]"
 	@touch $@
+endef
+
+$(STAMP): pyproject.toml
+	$(call install,$(EXTRAS))
+
+$(TEST_STAMP): pyproject.toml
+	$(call install,$(TEST_EXTRAS))
 
 setup: $(STAMP) ## create .venv and install echo-cli, its dependencies and JAX (EXTRAS=dev leaves JAX out)
 
 run: setup ## set up and train the main experiment, configs/lag1.yaml
 	$(CLI) train configs/lag1.yaml
 
-test: setup ## set up and run the tests
+test: $(TEST_STAMP) ## set up (with JAX and Ray, for their tests) and run the tests
 	$(BIN)/python -m pytest
 
 lint: setup ## ruff
@@ -104,6 +114,22 @@ results: setup ## run every experiment and the lags, then write results/results.
 	$(call train_lags,$$dir); \
 	$(CLI) results $$(for n in $(EXPERIMENTS) lag1_to_target; do echo $$dir/$$n; done) \
 	  $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out results
+
+SWEEP_SETS := --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
+	--set model.stateful=false
+sweep-kinds: setup ## LSTM or MLP? kind x lag 1,2,4,8 (window lag+4) x 3 seeds, samples to 0.99
+	$(CLI) sweep configs/lag1.yaml --grid model.kind=lstm,gru,simple_rnn,mlp,conv1d \
+	  --grid data.lag+data.window=1:5,2:6,4:8,8:12 --seeds 3 $(SWEEP_SETS) \
+	  --out runs/sweep-kinds-$(STAMP_NOW)
+
+sweep-units: setup ## how many units does a lag need? units 2..64 x lag 1,4,8 (window lag+4)
+	$(CLI) sweep configs/lag1.yaml --grid model.units=2,4,8,16,32,64 \
+	  --grid data.lag+data.window=1:5,4:8,8:12 $(SWEEP_SETS) --out runs/sweep-units-$(STAMP_NOW)
+
+sweep-stateful: setup ## stateful or stateless? x 5 seeds, samples to 0.99
+	$(CLI) sweep configs/lag1.yaml --grid model.stateful=true,false --seeds 5 \
+	  --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
+	  --out runs/sweep-stateful-$(STAMP_NOW)
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import enum
+import itertools
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,11 @@ app = typer.Typer(
 
 SET_HELP = ("Override one config key with a dotted KEY=VALUE, e.g. --set train.epochs=50. "
             "Repeatable.")
+
+
+class Executor(str, enum.Enum):
+    local = "local"
+    ray = "ray"
 
 
 class Engine(str, enum.Enum):
@@ -91,7 +98,8 @@ def _describe_dataset(console: Console, cfg: Config, dataset) -> None:
         return
     how = (f"{len(dataset.vocabulary)} distinct values mapped to ids 0 .. "
            f"{len(dataset.vocabulary) - 1} (data.n_unique = {dataset.n_unique})"
-           if dataset.vocabulary is not None else "values used as they are")
+           if dataset.vocabulary is not None else
+           f"integers used as they are (data.n_unique = {dataset.n_unique}, the largest + 1)")
     console.print(
         f"data: {dataset.rows} values from {cfg.data.path} column {cfg.data.column!r}: "
         f"{len(dataset.train)} training sequences (cycled, one per epoch) and "
@@ -100,22 +108,42 @@ def _describe_dataset(console: Console, cfg: Config, dataset) -> None:
     )
 
 
+def _timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
 def _run_dir(out: Path | None, name: str) -> Path:
-    """The directory for this run's files; never one that already holds files."""
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise fail(f"--out {out} is a file; give a new or empty directory")
-        if out.is_dir() and any(out.iterdir()):
-            raise fail(f"--out {out} already holds files and is left untouched; "
-                       f"give a new or empty directory")
-        return out
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = Path("runs") / f"{name}-{stamp}"
-    suffix = 2
-    while candidate.exists():
-        candidate = Path("runs") / f"{name}-{stamp}-{suffix}"
-        suffix += 1
-    return candidate
+    """Create this run's directory: --out if new or empty, else runs/<name>-<time>[-k].
+
+    The directory is claimed with an exclusive mkdir, so two runs never share one.
+    """
+    try:
+        if out is not None:
+            if out.exists() and not out.is_dir():
+                raise fail(f"--out {out} is a file; give a new or empty directory")
+            if out.is_dir():
+                if any(out.iterdir()):
+                    raise fail(f"--out {out} already holds files and is left untouched; "
+                               f"give a new or empty directory")
+                return out
+            out.mkdir(parents=True)
+            return out
+        stamp = _timestamp()
+        Path("runs").mkdir(exist_ok=True)
+        for suffix in itertools.count(1):
+            candidate = Path("runs") / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except FileExistsError:
+        raise fail(f"--out {out} was created by something else just now; give a new "
+                   f"directory") from None
+    except OSError as err:
+        where = out if out is not None else Path("runs")
+        raise fail(f"cannot create the run directory {where}: {err.strerror}") from None
+    raise AssertionError("unreachable")
 
 
 @app.command()
@@ -144,6 +172,7 @@ def train(
     problem = engine_problem(engine.value, backend, cfg)
     if problem:
         raise fail(problem)
+    cfg.train.backend = backend  # the saved config.yaml names the backend that ran
     run_dir = _run_dir(out, cfg.name)
     console = _console()
     console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  backend={backend}")
@@ -157,7 +186,6 @@ def train(
 
     import_keras(backend)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
     if dataset is not None and dataset.vocabulary is not None:
         from echo_cli.infer import VOCABULARY_FILE
@@ -171,11 +199,16 @@ def train(
     report.write_history(run_dir / "history.csv", result.history)
     save_model(model, run_dir / "model.keras")
     report.write_json(run_dir / "metrics.json", metrics)
+    if result.history:
+        report.plot_curves(result.history, run_dir / "curves.png", chance=cfg.chance_accuracy,
+                           title=f"{cfg.name}: {cfg.model.kind}, lag {cfg.data.lag}")
 
     if result.history:
         console.print(report.history_table(result.history))
     console.print(f"{result.updates} weight updates on {result.samples} samples in "
-                  f"{result.train_seconds:.1f} s ({result.backend})")
+                  f"{result.train_seconds:.1f} s ({result.backend}); {cfg.model.kind} with "
+                  f"{result.parameters:,} trainable parameters, "
+                  f"{result.multiply_adds_per_sample:,} multiply-adds per sample")
     if result.interrupted:
         console.print(f"[yellow]interrupted[/] after {result.epochs_completed} of "
                       f"{cfg.train.epochs} epochs; what was done so far is in {run_dir}/")
@@ -198,7 +231,8 @@ def train(
         console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target,
                                             width=console.width))
     console.print(report.heldout_line(metrics))
-    console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json)")
+    console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json, "
+                  f"curves.png)")
 
 
 @app.command("check-data")
@@ -239,10 +273,10 @@ def check_data(
     ))
     rows = data.rows_per_sequence(plan)
     steps = data.timesteps(plan)
-    console.print(
-        f"{rows} samples per sequence, x: ({rows}, {steps}, {cfg.data.n_unique}) one-hot, "
-        f"in {rows // plan.batch_size} batches of {plan.batch_size}"
-    )
+    shape = (f"({rows}, {steps}, {cfg.data.n_unique}) one-hot"
+             if cfg.model.encoding == "onehot" else f"({rows}, {steps}) ids for an embedding")
+    console.print(f"{rows} samples per sequence, x: {shape}, in {rows // plan.batch_size} "
+                  f"batches of {plan.batch_size}")
     if (framed.x < 0).any():
         console.print(f"{MISS} marks a step before the sequence starts: an all-zero one-hot row"
                       + (", hidden from the LSTM by a Masking layer" if cfg.data.missing == "mask"
@@ -254,10 +288,12 @@ def check_data(
         console.print(f"{unscored} target positions per sequence are unscored (shown as -): "
                       f"their X(p-{cfg.data.lag}) is before the window or the sequence")
     if stateful:
+        source = ("the row before" if plan.batch_size == 1 else
+                  f"the row {plan.batch_size} earlier, not the row before")
         console.print(
             f"stateful: Keras carries state from sample i of one batch to sample i of the next, "
-            f"so each row starts from the state of the row {plan.batch_size} earlier, not the "
-            f"row before; the state is reset to zeros at the start of every sequence"
+            f"so each row starts from the state of {source}; the state is reset to zeros at the "
+            f"start of every sequence"
         )
     _print_warnings(console, cfg)
 
@@ -364,8 +400,6 @@ def results(
     """Tabulate finished runs from their config.yaml and metrics.json (no number typed)."""
     import json
 
-    import yaml
-
     from echo_cli import report
 
     rows, sources = [], []
@@ -373,16 +407,21 @@ def results(
         if not (run / "metrics.json").is_file() or not (run / "config.yaml").is_file():
             raise fail(f"{run} is not a finished run directory (it needs config.yaml and "
                        f"metrics.json); train one with `echo-cli train CONFIG --out {run}`")
+        cfg = _load(run / "config.yaml", [])
         try:
             metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-            cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, yaml.YAMLError) as err:
-            raise fail(f"{run}: cannot read its files ({type(err).__name__}); re-run it") from None
-        rows.append(report.result_row(cfg, metrics))
+            if not isinstance(metrics, dict):
+                raise ValueError("not a mapping")
+            rows.append(report.result_row(cfg.model_dump(), metrics))
+        except (ValueError, KeyError, TypeError) as err:
+            raise fail(f"{run}/metrics.json is not a run's metrics ({err}); re-run it") from None
         sources.append(str(run))
     console = _console()
     console.print(report.results_table(rows))
-    report.write_results(rows, out, sources=sources)
+    try:
+        report.write_results(rows, out, sources=sources)
+    except OSError as err:
+        raise fail(f"cannot write to --out {out}: {err.strerror}") from None
     console.print(f"saved {out / 'results.md'} and {out / 'results.csv'}")
 
 
@@ -409,6 +448,7 @@ def bench(
     from echo_cli.models import BACKENDS
 
     cfg = _load(config, [f"train.epochs={epochs}"] if epochs else [])
+    _writable(out)
     names = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in names if b not in BACKENDS]
     if not names or unknown:
@@ -436,7 +476,6 @@ def bench(
             f"faster[/] at equal updates, peak RSS {ratio['rss_vs_tutorial']:.2f}×, held-out "
             f"accuracy {ratio['accuracy_points_vs_tutorial']:+.2f} points"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(out, record)
     console.print(f"saved {out}")
 
@@ -459,6 +498,7 @@ def bench_vocab(
     from echo_cli.models import BACKENDS
 
     _load(config, [])
+    _writable(out)
     try:
         values = [int(v) for v in sizes.split(",") if v.strip()]
     except ValueError:
@@ -473,16 +513,170 @@ def bench_vocab(
                                            sequences=sequences,
                                            progress=lambda text: status.update(text))
     console.print(report.vocab_table(record))
-    out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(out, record)
     console.print(f"saved {out}")
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="The base YAML config every run starts from."),
+    grid: list[str] = typer.Option(
+        [], "--grid", metavar="KEY=V1,V2,...",
+        help="A key and the values to try, e.g. --grid data.lag=1,2,4. Repeatable: the sweep "
+             "runs the cartesian product. Keys joined by + move together: "
+             "--grid data.lag+data.window=1:5,2:6.",
+    ),
+    seeds: int = typer.Option(1, "--seeds", min=1,
+                              help="Seeds per grid point: seed, seed+1, ... from the config."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every run.",
+                                   metavar="KEY=VALUE"),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Runs at once. Default: the number of cores."),
+    executor: Executor = typer.Option(Executor.local, "--executor",
+                                      help="local: worker processes here. ray: Ray tasks."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="With --executor ray: the cluster, e.g. "
+                                            "ray://head:10001. Default: a local Ray instance."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Sweep directory. Default: runs/sweep-<name>-<time>/. "
+                                         "Run the same command again to resume it."),
+) -> None:
+    """Train every combination of the grid values (times the seeds) and summarize them."""
+    import math
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from echo_cli import report
+    from echo_cli import sweep as sweeps
+    from echo_cli.config import known_keys
+
+    cfg = _load(config, set_)
+    try:
+        parsed = sweeps.parse_grid(grid)
+    except sweeps.SweepError as err:
+        raise fail(str(err)) from None
+    if not parsed:
+        raise fail("give at least one --grid KEY=V1,V2,..., e.g. --grid data.lag=1,2,4")
+    for key in sweeps.grid_keys(parsed):
+        if key not in known_keys():
+            raise fail(f"--grid {key} is not a known key; see the keys in configs/lag1.yaml "
+                       f"or the README")
+    out = out or Path("runs") / f"sweep-{cfg.name}-{_timestamp()}"
+    job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
+                       base_overrides=list(set_))
+    try:
+        records = job.prepare()
+    except sweeps.SweepError as err:
+        raise fail(str(err)) from None
+    console = _console()
+    skipped = sum(r.status == "done" for r in records)
+    console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
+                  f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} seeds)"
+                  f"{f', {skipped} already done' if skipped else ''} -> {out}/")
+    workers = workers or os.cpu_count() or 1
+    progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[state]}"), TimeRemainingColumn(),
+                        console=console)
+    task = progress.add_task("runs", total=len(records), state="")
+
+    def on_update(current) -> None:
+        counts = {k: sum(r.status == k for r in current) for k in ("done", "failed", "running")}
+        progress.update(task, completed=counts["done"] + counts["failed"],
+                        state=f"running {counts['running']}, failed {counts['failed']}")
+
+    on_update(records)
+    finished = False
+    try:
+        with progress:
+            if executor is Executor.local:
+                finished = sweeps.run_local(job, records, workers=workers, on_update=on_update)
+            else:
+                finished = sweeps.run_ray(job, records, address=address, workers=workers,
+                                          on_update=on_update)
+    except sweeps.SweepError as err:
+        raise fail(str(err)) from None
+    finally:
+        table = sweeps.rows(records, job.keys)
+        summary = sweeps.summarize(table, job.keys)
+        sweeps.write_csv(out / "results.csv", table)
+        title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
+        (out / "summary.md").write_text(sweeps.summary_markdown(summary, job.keys, title=title),
+                                        encoding="utf-8")
+    console.print(report.sweep_summary_table(summary, job.keys, title=title))
+    points = [s for s in summary if not math.isnan(s["accuracy"])]
+    if points:
+        report.plot_sweep(points, out / "sweep.png", x_key=job.axes[0],
+                          line_key=job.axes[1] if len(job.axes) > 1 else None,
+                          chance=cfg.chance_accuracy, title=title)
+    failed = [r for r in records if r.status == "failed"]
+    for r in failed:
+        console.print(f"[red]failed[/] {r.point.name}: {r.error}")
+    console.print(f"saved {out}/ (results.csv, summary.md{', sweep.png' if points else ''}, "
+                  f"runs/)")
+    if not finished:
+        not_run = sum(r.status == "not run" for r in records)
+        console.print(f"[yellow]interrupted[/]: {not_run} runs not run; repeat the command to "
+                      f"resume")
+        raise typer.Exit(130)
+
+
+@app.command()
+def compare(
+    paths: list[Path] = typer.Argument(..., help="Run directories and/or sweep directories."),
+    plot: Path | None = typer.Option(
+        None, "--plot",
+        help="Draw held-out accuracy against the first differing key, one line per value of "
+             "the second, with 95% intervals, to this PNG file.",
+    ),
+) -> None:
+    """Put runs side by side: only the config keys that differ, then the metrics."""
+    from echo_cli import report
+    from echo_cli.compare import CompareError, collect, differing_keys, plot_points
+
+    try:
+        runs = collect(paths)
+    except CompareError as err:
+        raise fail(str(err)) from None
+    keys = differing_keys(runs)
+    console = _console()
+    console.print(report.compare_table(runs, keys))
+    if plot is not None:
+        swept = [k for k in keys if k not in ("name", "seed")]
+        if not swept:
+            raise fail("--plot needs runs whose configs differ in at least one key besides "
+                       "name and seed")
+        points = plot_points(runs, swept[:2])
+        report.plot_sweep(points, plot, x_key=swept[0],
+                          line_key=swept[1] if len(swept) > 1 else None,
+                          chance=min(r["metrics"]["chance_accuracy"] for r in runs),
+                          title=f"held-out accuracy by {' and '.join(swept[:2])}")
+        console.print(f"saved {plot}")
+
+
+def _writable(out: Path) -> None:
+    """Check, before a long benchmark, that its results file can be written."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise fail(f"cannot write --out {out}: {err.strerror}") from None
+    if out.is_dir():
+        raise fail(f"--out {out} is a directory; give a file name such as bench/results.json")
 
 
 def main() -> None:
     """Console entry point: usage errors become one plain line with exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="echo-cli", standalone_mode=False)
     except UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError" and err.ctx is not None:
+            print(err.ctx.get_help())
+            sys.exit(0)
         command = err.ctx.command_path if err.ctx else "echo-cli"
         print(f"error: {err.format_message()} (see `{command} --help`)", file=sys.stderr)
         sys.exit(2)

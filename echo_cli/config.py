@@ -55,7 +55,9 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: Literal["lstm"] = Field("lstm", description="the recurrent layer")
+    kind: Literal["lstm", "gru", "simple_rnn", "mlp", "conv1d"] = Field(
+        "lstm", description="lstm | gru | simple_rnn | mlp (flattened window) | conv1d (causal)"
+    )
     encoding: Literal["onehot", "embedding"] = Field(
         "onehot", description="onehot: the tutorial's vectors; embedding: learned, for large n"
     )
@@ -115,6 +117,17 @@ class Config(_Section):
         if d.source == "csv" and self.train.target_accuracy is not None:
             raise ValueError("train.target_accuracy needs fresh validation sequences, so it "
                              "works with data.source: random only")
+        kind = self.model.kind
+        if kind in ("mlp", "conv1d"):
+            if self.model.stateful:
+                raise ValueError(f"model.stateful: true needs a recurrent model.kind (lstm, gru "
+                                 f"or simple_rnn); {kind} has no state to carry")
+            if d.missing == "mask":
+                raise ValueError(f"data.missing: mask needs a recurrent model.kind; {kind} "
+                                 f"cannot skip steps, use data.missing: pad")
+        if kind == "mlp" and d.target == "sequence":
+            raise ValueError("data.target: sequence needs an output per timestep; mlp flattens "
+                             "the window, so use lstm, gru, simple_rnn or conv1d")
         if d.context == "full" and d.missing == "drop":
             raise ValueError(
                 "data.context: full needs data.missing: pad or mask; with drop only the last "
@@ -261,6 +274,11 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys.extend(_known_keys(annotation, f"{dotted}."))
     return keys
+
+
+def known_keys() -> list[str]:
+    """Every dotted key of the schema, sections included."""
+    return _known_keys(Config)
 
 
 def _describe(err: dict[str, Any]) -> str:

@@ -195,9 +195,10 @@ def read_csv_dataset(
 ) -> Dataset:
     """Cut a CSV column into consecutive sequences of `length`, the last part held out.
 
-    Values are used as they are when every one is an integer in 0 .. n_unique-1. Otherwise
-    (other integers, floats or strings) a sorted vocabulary maps them to ids 0 .. V-1, and
-    n_unique becomes V.
+    Values are used as they are when every one is an integer in 0 .. n_unique-1, and n_unique
+    becomes the largest value + 1, so that chance is judged against the values that can occur.
+    Otherwise (other integers, floats or strings) a sorted vocabulary maps them to ids
+    0 .. V-1, and n_unique becomes V.
 
     Raises:
         DataError: a missing file or column, an empty column, or too few rows for a
@@ -208,7 +209,7 @@ def read_csv_dataset(
     file = Path(path)
     if not file.is_file():
         raise DataError(f"data.path {path} does not exist; give a CSV file, e.g. "
-                        f"configs/data/weekdays.csv")
+                        f"configs/data/dice.csv (paths are relative to where you run echo-cli)")
     try:
         frame_ = pd.read_csv(file)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -233,6 +234,7 @@ def read_csv_dataset(
     as_int = pd.api.types.is_integer_dtype(values)
     if as_int and values.min() >= 0 and values.max() < n_unique:
         ids, vocabulary = values.to_numpy(dtype=np.int64), None
+        n_unique = max(int(values.max()) + 1, 2)
     else:
         vocabulary = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
         index = {v: i for i, v in enumerate(vocabulary)}

@@ -207,7 +207,7 @@ class Streamer:
     def step(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Feed X(t) of every sequence, (batch,) ids. Returns (echoed ids for X(t-lag), their
         probabilities), or None while t < lag and no echo exists."""
-        x = (np.asarray(values, dtype=np.int32) + 1).reshape(self.batch_size, 1)
+        x = models.model_input(np.asarray(values).reshape(self.batch_size, 1))
         y, self.states, _ = self.forward(*self.weights, self.states, x, False)
         self.seen += 1
         if self.seen <= self.lag:
@@ -231,16 +231,23 @@ def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:
     from echo_cli.stats import wilson_interval
 
     cfg = run.cfg
-    seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=sequences,
-                              length=cfg.data.length, n_unique=cfg.data.n_unique)
-    streamer = Streamer(run, batch_size=sequences)
+    if cfg.data.source == "csv":  # the file's held-out part, never trained on
+        from echo_cli.data import read_csv_dataset
+
+        seqs = read_csv_dataset(cfg.data.path, cfg.data.column, length=cfg.data.length,
+                                heldout_fraction=cfg.data.heldout_fraction,
+                                n_unique=cfg.data.n_unique).heldout[:sequences]
+    else:
+        seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=sequences,
+                                  length=cfg.data.length, n_unique=cfg.data.n_unique)
+    streamer = Streamer(run, batch_size=len(seqs))
     correct = total = 0
     for t in range(cfg.data.length):
         out = streamer.step(seqs[:, t])
         if out is not None:
             correct += int((out[0] == seqs[:, t - cfg.data.lag]).sum())
-            total += sequences
+            total += len(seqs)
     low, high = wilson_interval(correct, total)
-    return {"sequences": sequences, "targets": total, "correct": correct,
+    return {"sequences": len(seqs), "targets": total, "correct": correct,
             "accuracy": correct / total, "ci95_low": low, "ci95_high": high,
             "chance_accuracy": cfg.chance_accuracy}

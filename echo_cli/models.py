@@ -120,13 +120,7 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
     else:  # learned vectors; id 0 (a missing step) is masked or learns a marker of its own
         h = layers.Embedding(n + 1, cfg.model.embedding_dim, name="embedding",
                              mask_zero=cfg.data.missing == "mask")(inputs)
-    h = layers.LSTM(
-        cfg.model.units,
-        stateful=cfg.model.stateful,
-        return_sequences=cfg.data.target == "sequence",
-        unroll=steps <= _UNROLL_UP_TO,
-        name="lstm",
-    )(h)
+    h = BUILDERS[cfg.model.kind](h, cfg, steps)
     outputs = layers.Dense(n, activation="softmax", name="echo")(h)
     model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
     if cfg.model.encoding == "onehot":
@@ -135,8 +129,70 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
     return model
 
 
+# ---------------------------------------------------------------------------------------------
+# one builder per model.kind: (encoded inputs, cfg, timesteps) -> features for the output Dense
+
+
+def _recurrent(layer_name: str):
+    def build(h, cfg: Config, steps: int):
+        from keras import layers
+
+        layer = getattr(layers, layer_name)
+        return layer(cfg.model.units, stateful=cfg.model.stateful,
+                     return_sequences=cfg.data.target == "sequence",
+                     unroll=steps <= _UNROLL_UP_TO, name=cfg.model.kind)(h)
+
+    return build
+
+
+def _mlp(h, cfg: Config, steps: int):
+    """The window flattened into one vector, then a hidden layer: no order, no state."""
+    from keras import layers
+
+    return layers.Dense(cfg.model.units, activation="relu", name="hidden")(
+        layers.Flatten(name="flatten")(h))
+
+
+def conv_dilations(steps: int) -> list[int]:
+    """Dilations 1, 2, 4, ... of kernel-2 causal convolutions until the receptive field
+    (1 + sum of dilations) covers the window."""
+    dilations = [1]
+    while 1 + sum(dilations) < steps:
+        dilations.append(dilations[-1] * 2)
+    return dilations
+
+
+def _conv1d(h, cfg: Config, steps: int):
+    """Causal dilated convolutions whose receptive field covers the window; the last step
+    (or every step, for sequence targets) feeds the output."""
+    from keras import layers
+
+    for i, dilation in enumerate(conv_dilations(steps)):
+        h = layers.Conv1D(cfg.model.units, 2, dilation_rate=dilation, padding="causal",
+                          activation="relu", name=f"conv{i + 1}")(h)
+    if cfg.data.target == "value":
+        h = layers.Flatten(name="flatten")(layers.Cropping1D((steps - 1, 0), name="last_step")(h))
+    return h
+
+
+BUILDERS = {
+    "lstm": _recurrent("LSTM"),
+    "gru": _recurrent("GRU"),
+    "simple_rnn": _recurrent("SimpleRNN"),
+    "mlp": _mlp,
+    "conv1d": _conv1d,
+}
+RECURRENT = ("lstm", "gru", "simple_rnn")
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 def _glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    fan_in, fan_out = _fans(shape)
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype("float32")
 
 
@@ -148,17 +204,18 @@ def _orthogonal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _init_weights(model, rng: np.random.Generator) -> None:
-    """Keras's default initializers (Glorot uniform, orthogonal recurrent), drawn with numpy
-    from the config's seed, so that every backend starts from the same weights."""
-    lstm, dense = model.get_layer("lstm"), model.get_layer("echo")
-    if any(layer.name == "embedding" for layer in model.layers):  # Keras's uniform ±0.05
-        table = model.get_layer("embedding")
-        table.set_weights([rng.uniform(-0.05, 0.05, table.get_weights()[0].shape)
-                           .astype("float32")])
-    kernel, recurrent, bias = lstm.get_weights()  # bias: zeros, forget gate 1 (unit_forget_bias)
-    lstm.set_weights([_glorot_uniform(rng, kernel.shape), _orthogonal(rng, recurrent.shape), bias])
-    kernel, bias = dense.get_weights()
-    dense.set_weights([_glorot_uniform(rng, kernel.shape), bias])
+    """Keras's default initializers (Glorot uniform kernels, orthogonal recurrent kernels,
+    uniform ±0.05 embeddings), drawn with numpy from the config's seed, so that every backend
+    starts from the same weights. Biases keep Keras's values (an LSTM's forget gate starts at 1).
+    """
+    for variable in model.trainable_variables:
+        name, shape = variable.path.split("/")[-1], tuple(variable.shape)
+        if name == "recurrent_kernel":
+            variable.assign(_orthogonal(rng, shape))
+        elif name == "kernel":
+            variable.assign(_glorot_uniform(rng, shape))
+        elif name == "embeddings":
+            variable.assign(rng.uniform(-0.05, 0.05, shape).astype("float32"))
 
 
 def compile_model(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
@@ -224,3 +281,22 @@ def copy_with_batch(model, cfg: Config, batch_size: int):
     clone = build_model(cfg, batch_size=batch_size)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def size(model) -> dict[str, int]:
+    """Trainable parameters and multiply-adds per sample of a forward pass.
+
+    Each kernel costs its size once per position it is applied at: every timestep for a
+    recurrent layer (input and recurrent kernels) or a per-timestep Dense or Conv1D; lookups
+    (the one-hot table, embeddings) cost none.
+    """
+    params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    macs = 0
+    for layer in model.layers:
+        weights = {w.path.split("/")[-1]: int(np.prod(w.shape)) for w in layer.weights}
+        if "recurrent_kernel" in weights:
+            inputs = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+            macs += inputs.shape[1] * (weights["kernel"] + weights["recurrent_kernel"])
+        elif "kernel" in weights:
+            macs += int(np.prod(layer.output.shape[1:-1])) * weights["kernel"]
+    return {"parameters": params, "multiply_adds_per_sample": int(macs)}

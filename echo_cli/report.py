@@ -164,13 +164,6 @@ def framing_table(
     return table
 
 
-def config_yaml_table(text: str) -> Table:
-    table = Table(title="resolved config", show_header=False)
-    table.add_column("yaml")
-    table.add_row(text.rstrip())
-    return table
-
-
 class TrainProgress:
     """A live bar with the latest loss and accuracy. Use as a context manager."""
 
@@ -308,7 +301,7 @@ def results_table(rows: list[dict[str, Any]]) -> Table:
     for name in RESULT_COLUMNS:
         table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
     for row in rows:
-        table.add_row(*[str(row[c]) for c in RESULT_COLUMNS])
+        table.add_row(*[Text(str(row[c])) for c in RESULT_COLUMNS])
     return table
 
 
@@ -341,13 +334,13 @@ def predict_table(rows: list[dict[str, Any]], *, lag: int) -> Table:
     for name in ("t", "X(t)", f"expected X(t-{lag})", "predicted", "probability", "match"):
         table.add_column(name, justify="right")
     for r in rows:
-        if r["predicted"] is None:
-            table.add_row(str(r["t"]), str(r["input"]),
-                          MISS if r["expected"] is None else str(r["expected"]),
+        if r["predicted"] is None:  # values may come from a user's file: never markup
+            table.add_row(str(r["t"]), Text(str(r["input"])),
+                          MISS if r["expected"] is None else Text(str(r["expected"])),
                           Text(r["note"], style="dim"), "", "")
             continue
-        table.add_row(str(r["t"]), str(r["input"]), str(r["expected"]), str(r["predicted"]),
-                      f"{r['probability']:.3f}",
+        table.add_row(str(r["t"]), Text(str(r["input"])), Text(str(r["expected"])),
+                      Text(str(r["predicted"])), f"{r['probability']:.3f}",
                       Text("✓", style="green") if r["match"] else Text("✗", style="bold red"))
     return table
 
@@ -375,4 +368,109 @@ def vocab_table(record: dict[str, Any]) -> Table:
         table.add_row(str(r["n_unique"]), r["encoding"], f"{r['train_seconds']:.1f}",
                       f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
                       f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# plots (matplotlib, imported only when a plot is drawn)
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history: list[dict[str, float]], path: Path, *, chance: float,
+                title: str) -> None:
+    """curves.png: training loss and accuracy per epoch, with chance drawn as a line."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8)
+    ax_loss.set(xlabel="epoch (one sequence each)", ylabel="training loss", title="loss")
+    ax_acc.plot(epochs, [r["accuracy"] for r in history], linewidth=0.8, label="training")
+    checks = [r for r in history if "validation_accuracy" in r]
+    if checks:
+        ax_acc.plot([r["epoch"] for r in checks], [r["validation_accuracy"] for r in checks],
+                    "o-", markersize=3, label="validation")
+    ax_acc.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
+    ax_acc.set(xlabel="epoch (one sequence each)", ylabel="accuracy", ylim=(-0.02, 1.02),
+               title="accuracy")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key: str | None,
+               chance: float, title: str) -> None:
+    """Held-out accuracy against x_key, one line per value of line_key, intervals as error bars.
+
+    points: dicts with x_key (and line_key), accuracy, ci95_low, ci95_high.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for p in points:
+        groups.setdefault(p.get(line_key) if line_key else None, []).append(p)
+    xs = sorted({p[x_key] for p in points}, key=_sort_key)
+    for label, group in groups.items():
+        group = sorted(group, key=lambda p: xs.index(p[x_key]))
+        at = [xs.index(p[x_key]) for p in group]
+        acc = [p["accuracy"] for p in group]
+        err = [[a - p["ci95_low"] for a, p in zip(acc, group, strict=True)],
+               [p["ci95_high"] - a for a, p in zip(acc, group, strict=True)]]
+        ax.errorbar(at, acc, yerr=err, marker="o", capsize=3,
+                    label=f"{line_key}={label}" if line_key else None)
+    ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set(xlabel=x_key, ylabel="held-out accuracy (95% CI)", ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _sort_key(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> Table:
+    from echo_cli.sweep import summary_cells
+
+    table = Table(title=title)
+    for name in [*keys, "runs", "accuracy mean ± std", "pooled (95% CI)", "chance", "params",
+                 "train s", "samples to target"]:
+        table.add_column(name, justify="right")
+    for s in summary:
+        table.add_row(*summary_cells(s, keys))
+    return table
+
+
+def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
+    """Runs side by side: the config keys that differ, then the metrics."""
+    table = Table(title=f"{len(runs)} runs: the config keys that differ, then the metrics")
+    table.add_column("run", justify="left")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name in ("held-out (95% CI)", "chance", "params", "mult-adds", "train s", "updates",
+                 "samples to target"):
+        table.add_column(name, justify="right")
+    for run in runs:
+        c, m = run["config"], run["metrics"]
+        table.add_row(
+            Text(Path(run["path"]).name),
+            *[Text(str(c.get(k))) for k in keys],
+            f"{m['heldout_accuracy']:.4f} ({m['ci95_low']:.4f}-{m['ci95_high']:.4f})",
+            f"{m['chance_accuracy']:.4g}",
+            f"{m.get('parameters', 0):,}",
+            f"{m.get('multiply_adds_per_sample', 0):,}",
+            f"{m['train_seconds']:.1f}",
+            str(m["updates"]),
+            _to_target(m) or "-",
+        )
     return table

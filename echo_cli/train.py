@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class RunResult:
     interrupted: bool = False
     peak_rss_mb: float | None = None
     reached_target: bool = False
+    parameters: int = 0
+    multiply_adds_per_sample: int = 0
 
     def metrics(self, cfg: Config) -> dict:
         """The flat record written to metrics.json."""
@@ -94,6 +96,9 @@ class RunResult:
             "epochs": self.epochs,
             "epochs_completed": self.epochs_completed,
             "interrupted": self.interrupted,
+            "model_kind": cfg.model.kind,
+            "parameters": self.parameters,
+            "multiply_adds_per_sample": self.multiply_adds_per_sample,
             "updates": self.updates,
             "samples": self.samples,
             "train_seconds": round(self.train_seconds, 3),
@@ -313,9 +318,17 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
             for variable, value in zip(group, values, strict=True):
                 variable.assign(value)
         losses, hits = np.asarray(losses), np.asarray(hits)
+        # The model now holds the whole chunk's weights, so its epochs are all recorded even
+        # if Ctrl-C arrives while they are reported; the interrupt is raised after that.
+        interrupted = False
         for i in range(chunk):
-            on_epoch(start + i + 1, {"loss": float(losses[i]),
-                                     "accuracy": round(float(hits[i])) / scored})
+            try:
+                on_epoch(start + i + 1, {"loss": float(losses[i]),
+                                         "accuracy": round(float(hits[i])) / scored})
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 class Predictor:
@@ -418,7 +431,7 @@ def evaluate(model, cfg: Config, *, dataset: Dataset | None = None) -> Heldout:
     pred, _ = Predictor(model, cfg, sequences=len(seqs))(framed.x)
     scored = framed.y >= 0
     hits = (pred == framed.y) & scored
-    correct, targets = _accuracy(pred, framed.y)
+    correct, targets = int(hits.sum()), int(scored.sum())
     low, high = wilson_interval(correct, targets)
     heldout = Heldout(accuracy=correct / targets, correct=correct, targets=targets,
                       ci95_low=low, ci95_high=high, sequences=len(seqs))
@@ -521,16 +534,17 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     batches = rows_per_sequence(plan) // cfg.train.batch_size
 
     # evaluate
-    heldout = (evaluate(model, cfg, dataset=dataset)
-               if evaluate_heldout and not interrupted else None)
+    heldout = None
+    if evaluate_heldout and not interrupted:
+        try:
+            heldout = evaluate(model, cfg, dataset=dataset)
+        except KeyboardInterrupt:  # the trained model is kept; only the score is missing
+            interrupted = True
     result = RunResult(
         engine=engine, backend=_backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * rows_per_sequence(plan), train_seconds=seconds,
         history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=_peak_rss_mb(),
-        reached_target=reached,
+        reached_target=reached, **models.size(model),
     )
     return model, result
 
-
-def result_dict(result: RunResult) -> dict:
-    return asdict(result)

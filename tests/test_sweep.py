@@ -1,0 +1,175 @@
+"""Sweeps: grid expansion, the local and Ray executors, failures, resumption; compare."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echo_cli import sweep
+from echo_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+TINY = ["data.n_unique=8", "data.length=10", "data.window=2", "model.units=4",
+        "train.epochs=4", "train.batch_size=3", "eval.sequences=10", "model.stateful=false"]
+
+
+def sets(items: list[str]) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def read_results(out: Path) -> list[dict[str, str]]:
+    with (out / "results.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_grid_expansion_is_the_cartesian_product_times_seeds():
+    grid = sweep.parse_grid(["model.kind=lstm,mlp", "data.lag=1,2", "train.learning_rate=1e-3"])
+    assert grid == [("model.kind", ["lstm", "mlp"]), ("data.lag", [1, 2]),
+                    ("train.learning_rate", [0.001])]
+    points = sweep.expand(grid, seeds=2, base_seed=7)
+    assert len(points) == 2 * 2 * 1 * 2
+    assert points[0].name == "kind=lstm,lag=1,learning_rate=0.001,seed=7"
+    assert points[0].overrides() == ['model.kind="lstm"', "data.lag=1",
+                                     "train.learning_rate=0.001", "seed=7"]
+    assert [p.seed for p in points[:2]] == [7, 8]
+    assert len({p.name for p in points}) == len(points)
+
+
+def test_tied_keys_move_together():
+    grid = sweep.parse_grid(["data.lag+data.window=1:5,8:12", "model.kind=lstm,gru"])
+    points = sweep.expand(grid, seeds=1, base_seed=1)
+    assert [dict(p.values) for p in points] == [
+        {"data.lag": 1, "data.window": 5, "model.kind": "lstm"},
+        {"data.lag": 1, "data.window": 5, "model.kind": "gru"},
+        {"data.lag": 8, "data.window": 12, "model.kind": "lstm"},
+        {"data.lag": 8, "data.window": 12, "model.kind": "gru"},
+    ]
+    assert sweep.grid_keys(grid) == ["data.lag", "data.window", "model.kind"]
+    with pytest.raises(sweep.SweepError, match="each value needs 2 parts"):
+        sweep.parse_grid(["data.lag+data.window=1:5,2"])
+
+
+@pytest.mark.parametrize("bad", ["data.lag", "data.lag=", "=1,2"])
+def test_bad_grid_items(bad):
+    with pytest.raises(sweep.SweepError, match="--grid expects KEY=V1,V2"):
+        sweep.parse_grid([bad])
+
+
+def test_a_2x2x2_sweep_runs_records_failures_and_resumes(tmp_path):
+    out = tmp_path / "sw"
+    # mlp cannot be stateful: those runs fail with the config's one-line error; lstm runs go on
+    args = ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid", "model.kind=lstm,mlp",
+            "--grid", "data.lag=0,1", "--seeds", "2", "--workers", "2", *sets(TINY[:-1]),
+            "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = read_results(out)
+    assert len(rows) == 8
+    lstm = [r for r in rows if r["model.kind"] == "lstm"]
+    mlp = [r for r in rows if r["model.kind"] == "mlp"]
+    assert all(r["status"] == "done" and float(r["heldout_accuracy"]) >= 0 for r in lstm)
+    assert all(r["status"] == "failed" for r in mlp)
+    assert all("model.stateful: true needs a recurrent model.kind" in r["error"] for r in mlp)
+    for r in lstm:
+        metrics = json.loads(Path(r["run_dir"], "metrics.json").read_text())
+        assert metrics["seed"] == int(r["seed"]) and metrics["data_source"] == "random"
+        assert float(r["heldout_accuracy"]) == metrics["heldout_accuracy"]
+    summary = (out / "summary.md").read_text()
+    assert "| lstm | 0 | 2/2 |" in summary and "| mlp | 1 | 0/2 |" in summary
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+    # resume: finished runs are kept as they are, failed ones run again
+    stamps = {r["run_dir"]: Path(r["run_dir"], "metrics.json").stat().st_mtime_ns for r in lstm}
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "4 already done" in " ".join(again.output.split())
+    for run_dir, stamp in stamps.items():
+        assert Path(run_dir, "metrics.json").stat().st_mtime_ns == stamp
+    assert [r["status"] for r in read_results(out)] == [r["status"] for r in rows]
+
+
+def test_interrupted_runs_are_moved_aside_and_run_again(tmp_path):
+    job = sweep.Sweep(tmp_path / "sw", config=ROOT / "configs/lag1.yaml",
+                      grid=[("data.lag", [0])], seeds=1, base_seed=1, base_overrides=TINY)
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps(job.definition))
+    half = tmp_path / "sw" / "runs" / "lag=0,seed=1"
+    half.mkdir(parents=True)
+    (half / "metrics.json").write_text(json.dumps({"interrupted": True}))
+    records = job.prepare()
+    assert [r.status for r in records] == ["not run"]
+    assert not half.exists() and (half.parent / "lag=0,seed=1.failed-1/metrics.json").exists()
+    assert sweep.run_local(job, records, workers=1, on_update=lambda rs: None)
+    assert records[0].status == "done"
+
+
+def test_ctrl_c_keeps_finished_runs_and_records_the_rest_as_not_run(tmp_path):
+    job = sweep.Sweep(tmp_path / "sw", config=ROOT / "configs/lag1.yaml",
+                      grid=[("data.lag", [0, 1, 2])], seeds=1, base_seed=1,
+                      base_overrides=TINY)
+    records = job.prepare()
+
+    def interrupt_after_first(current):
+        if any(r.status == "done" for r in current):
+            raise KeyboardInterrupt
+
+    assert not sweep.run_local(job, records, workers=1, on_update=interrupt_after_first)
+    statuses = [r.status for r in records]
+    # the second run may have started (and even finished) before the interrupt reached it;
+    # the third, still queued on the single worker, never starts
+    assert statuses[0] == "done" and statuses[2] == "not run"
+    assert set(statuses) <= {"done", "not run"}
+    assert (records[0].run_dir / "metrics.json").exists()
+    rows = sweep.rows(records, job.keys)
+    assert [r["status"] for r in rows] == statuses
+
+
+def test_an_out_directory_that_holds_something_else_is_left_untouched(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid",
+                                 "data.lag=0", "--out", str(other)])
+    assert result.exit_code == 2 and "already holds files and is not a sweep" in result.stderr
+    assert [p.name for p in other.iterdir()] == ["keep.txt"]
+    result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid",
+                                 "data.lagg=0,1"])
+    assert result.exit_code == 2 and "data.lagg is not a known key" in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
+def test_ray_executor_runs_a_sweep_on_a_local_instance(tmp_path):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = tmp_path / "ray"
+        result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid",
+                                     "data.lag=0,1", "--seeds", "2", "--executor", "ray",
+                                     *sets(TINY), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        rows = read_results(out)
+        assert len(rows) == 4 and all(r["status"] == "done" for r in rows)
+    finally:
+        ray.shutdown()
+
+
+def test_compare_shows_only_the_keys_that_differ_and_plots(tmp_path):
+    out = tmp_path / "sw"
+    result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid",
+                                 "data.lag=0,1", "--grid", "model.units=2,4", *sets(TINY),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(out), "--plot", str(tmp_path / "c.png")],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "run" in line and "┃" in line)
+    assert "data.lag" in header and "model.units" in header
+    assert "data.window" not in header and "train.epochs" not in header
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    missing = runner.invoke(app, ["compare", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "neither a run directory" in missing.stderr
