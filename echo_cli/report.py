@@ -417,7 +417,9 @@ def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key
     groups: dict[Any, list[dict[str, Any]]] = {}
     for p in points:
         groups.setdefault(p.get(line_key) if line_key else None, []).append(p)
-    xs = sorted({p[x_key] for p in points}, key=_sort_key)
+    xs = list(dict.fromkeys(p[x_key] for p in points))  # grid order for names
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        xs.sort()
     for label, group in groups.items():
         group = sorted(group, key=lambda p: xs.index(p[x_key]))
         at = [xs.index(p[x_key]) for p in group]
@@ -434,9 +436,6 @@ def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
-
-def _sort_key(value: Any) -> tuple:
-    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
 def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> Table:
