@@ -470,6 +470,10 @@ def bench(
                                       progress=lambda text: status.update(text))
     record = benchmark.record(config, results, epochs=cfg.train.epochs, repeat=repeat)
     console.print(report.bench_table(record))
+    for m in results:
+        if m.error:
+            console.print(f"[red]{m.label}[/]: a run failed ({m.error}); "
+                          f"{len(m.train_seconds)} of {repeat} runs are in the table")
     for label, ratio in record["ratios"].items():
         console.print(
             f"{label} vs {record['reference']}: [bold]{ratio['speedup_vs_tutorial']:.1f}× "
