@@ -117,19 +117,21 @@ results: setup ## run every experiment and the lags, then write results/results.
 
 SWEEP_SETS := --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
 	--set model.stateful=false
+# The sweeps write to fixed directories, so running a target again resumes it and rewrites
+# its tables and plots; delete the directory to start afresh.
 sweep-kinds: setup ## LSTM or MLP? kind x lag 1,2,4,8 (window lag+4) x 3 seeds, samples to 0.99
 	$(CLI) sweep configs/lag1.yaml --grid model.kind=lstm,gru,simple_rnn,mlp,conv1d \
 	  --grid data.lag+data.window=1:5,2:6,4:8,8:12 --seeds 3 $(SWEEP_SETS) \
-	  --out runs/sweep-kinds-$(STAMP_NOW)
+	  --out runs/sweep-kinds
 
 sweep-units: setup ## how many units does a lag need? units 2..64 x lag 1,4,8 (window lag+4)
 	$(CLI) sweep configs/lag1.yaml --grid model.units=2,4,8,16,32,64 \
-	  --grid data.lag+data.window=1:5,4:8,8:12 $(SWEEP_SETS) --out runs/sweep-units-$(STAMP_NOW)
+	  --grid data.lag+data.window=1:5,4:8,8:12 $(SWEEP_SETS) --out runs/sweep-units
 
 sweep-stateful: setup ## stateful or stateless? x 5 seeds, samples to 0.99
 	$(CLI) sweep configs/lag1.yaml --grid model.stateful=true,false --seeds 5 \
 	  --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
-	  --out runs/sweep-stateful-$(STAMP_NOW)
+	  --out runs/sweep-stateful
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -362,8 +362,12 @@ def stream(
         raise fail(str(err)) from None
     if heldout is not None:
         from echo_cli import report
+        from echo_cli.data import DataError
 
-        scores = stream_accuracy(run, sequences=heldout)
+        try:
+            scores = stream_accuracy(run, sequences=heldout)
+        except DataError as err:
+            raise fail(str(err)) from None
         _console().print(report.stream_line(scores, lag=run.cfg.data.lag))
         return
     interactive = sys.stdin.isatty()
@@ -543,10 +547,9 @@ def sweep(
                                             "ray://head:10001. Default: a local Ray instance."),
     out: Path | None = typer.Option(None, "--out",
                                     help="Sweep directory. Default: runs/sweep-<name>-<time>/. "
-                                         "Run the same command again to resume it."),
+                                         "The same command with the same --out resumes it."),
 ) -> None:
     """Train every combination of the grid values (times the seeds) and summarize them."""
-    import math
 
     from rich.progress import (
         BarColumn,
@@ -572,12 +575,13 @@ def sweep(
             raise fail(f"--grid {key} is not a known key; see the keys in configs/lag1.yaml "
                        f"or the README")
     out = out or Path("runs") / f"sweep-{cfg.name}-{_timestamp()}"
-    job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
-                       base_overrides=list(set_))
     try:
+        job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
+                           base_overrides=list(set_), resolved=cfg.model_dump())
         records = job.prepare()
     except sweeps.SweepError as err:
         raise fail(str(err)) from None
+    sweeps.reject_invalid(job, records)
     console = _console()
     skipped = sum(r.status == "done" for r in records)
     console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
@@ -606,6 +610,7 @@ def sweep(
     except sweeps.SweepError as err:
         raise fail(str(err)) from None
     finally:
+        job.release()
         table = sweeps.rows(records, job.keys)
         summary = sweeps.summarize(table, job.keys)
         sweeps.write_csv(out / "results.csv", table)
@@ -613,11 +618,13 @@ def sweep(
         (out / "summary.md").write_text(sweeps.summary_markdown(summary, job.keys, title=title),
                                         encoding="utf-8")
     console.print(report.sweep_summary_table(summary, job.keys, title=title))
-    points = [s for s in summary if not math.isnan(s["accuracy"])]
+    points = sweeps.plot_points(table, job.axes)
     if points:
+        chance = min(row["chance_accuracy"] for row in table if row["status"] == "done")
+        others = job.axes[2:]
         report.plot_sweep(points, out / "sweep.png", x_key=job.axes[0],
-                          line_key=job.axes[1] if len(job.axes) > 1 else None,
-                          chance=cfg.chance_accuracy, title=title)
+                          line_key=job.axes[1] if len(job.axes) > 1 else None, chance=chance,
+                          title=title + (f"\n(pooled over {', '.join(others)})" if others else ""))
     failed = [r for r in records if r.status == "failed"]
     for r in failed:
         console.print(f"[red]failed[/] {r.point.name}: {r.error}")
@@ -625,8 +632,8 @@ def sweep(
                   f"runs/)")
     if not finished:
         not_run = sum(r.status == "not run" for r in records)
-        console.print(f"[yellow]interrupted[/]: {not_run} runs not run; repeat the command to "
-                      f"resume")
+        console.print(f"[yellow]interrupted[/]: {not_run} runs not run; resume with the same "
+                      f"command and --out {out}")
         raise typer.Exit(130)
 
 
@@ -641,25 +648,33 @@ def compare(
 ) -> None:
     """Put runs side by side: only the config keys that differ, then the metrics."""
     from echo_cli import report
-    from echo_cli.compare import CompareError, collect, differing_keys, plot_points
+    from echo_cli.compare import CompareError, collect, differing_keys, plot_axes, plot_points
 
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise fail(f"--plot writes a PNG file, so its name ends in .png, got {plot}")
     try:
         runs = collect(paths)
+        keys = differing_keys(runs)
+        swept = plot_axes(runs, keys)
     except CompareError as err:
         raise fail(str(err)) from None
-    keys = differing_keys(runs)
     console = _console()
     console.print(report.compare_table(runs, keys))
     if plot is not None:
-        swept = [k for k in keys if k not in ("name", "seed")]
         if not swept:
             raise fail("--plot needs runs whose configs differ in at least one key besides "
-                       "name and seed")
-        points = plot_points(runs, swept[:2])
-        report.plot_sweep(points, plot, x_key=swept[0],
-                          line_key=swept[1] if len(swept) > 1 else None,
-                          chance=min(r["metrics"]["chance_accuracy"] for r in runs),
-                          title=f"held-out accuracy by {' and '.join(swept[:2])}")
+                       "name, description and seed")
+        if len(swept) > 2:
+            raise fail(f"--plot draws one key against another, but these runs differ in "
+                       f"{len(swept)}: {', '.join(swept)}; compare fewer runs")
+        try:
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            report.plot_sweep(plot_points(runs, swept), plot, x_key=swept[0],
+                              line_key=swept[1] if len(swept) > 1 else None,
+                              chance=min(r["metrics"]["chance_accuracy"] for r in runs),
+                              title=f"held-out accuracy by {' and '.join(swept)}")
+        except OSError as err:
+            raise fail(f"cannot write --plot {plot}: {err.strerror}") from None
         console.print(f"saved {plot}")
 
 

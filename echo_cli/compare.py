@@ -16,6 +16,10 @@ import yaml
 
 from echo_cli.stats import wilson_interval
 
+NEEDED = ("heldout_accuracy", "heldout_correct", "heldout_targets", "ci95_low", "ci95_high",
+          "chance_accuracy", "train_seconds", "updates")
+NOT_AXES = ("name", "description", "seed")
+
 
 class CompareError(ValueError):
     """Paths that hold no runs. The message is one line, ready to print."""
@@ -57,11 +61,21 @@ def collect(paths: list[Path]) -> list[dict[str, Any]]:
         if not found:
             raise CompareError(f"{path} holds no finished run")
         for run in found:
-            metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+            try:
+                metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+                cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+                if not isinstance(metrics, dict) or not isinstance(cfg, dict):
+                    raise ValueError("not a mapping")
+            except (OSError, ValueError, yaml.YAMLError) as err:
+                raise CompareError(f"{run} has damaged files ({type(err).__name__}); "
+                                   f"re-run it or leave it out") from None
             if metrics.get("heldout_accuracy") is None:
                 continue  # interrupted: nothing to compare
-            cfg = _flatten(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
-            runs.append({"path": str(run), "config": cfg, "metrics": metrics})
+            missing = [k for k in NEEDED if k not in metrics]
+            if missing:
+                raise CompareError(f"{run}/metrics.json lacks {', '.join(missing)}; re-run it "
+                                   f"with this version of echo-cli")
+            runs.append({"path": str(run), "config": _flatten(cfg), "metrics": metrics})
     if not runs:
         raise CompareError("none of the runs finished with a held-out score")
     return runs
@@ -71,6 +85,24 @@ def differing_keys(runs: list[dict[str, Any]]) -> list[str]:
     """Config keys whose values are not all the same, in the schema's order."""
     keys = list(runs[0]["config"])
     return [k for k in keys if len({json.dumps(r["config"].get(k)) for r in runs}) > 1]
+
+
+def plot_axes(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    """The differing keys worth plotting: not name, description or seed, and not a key that
+    only moves with an earlier one (data.window tied to data.lag, say)."""
+    axes: list[str] = []
+    partitions: list[set] = []
+    for key in keys:
+        if key in NOT_AXES:
+            continue
+        groups: dict[str, list[int]] = {}
+        for i, run in enumerate(runs):
+            groups.setdefault(json.dumps(run["config"].get(key)), []).append(i)
+        partition = {tuple(v) for v in groups.values()}
+        if partition not in partitions:
+            axes.append(key)
+            partitions.append(partition)
+    return axes
 
 
 def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:

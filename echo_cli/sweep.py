@@ -31,6 +31,7 @@ from echo_cli.config import ConfigError, parse_yaml
 from echo_cli.stats import wilson_interval
 
 SWEEP_FILE = "sweep.json"
+LOCK_FILE = "sweep.lock"
 RESULT_FIELDS = ["heldout_accuracy", "heldout_correct", "heldout_targets", "ci95_low",
                  "ci95_high", "train_seconds", "updates", "samples_to_target", "parameters",
                  "multiply_adds_per_sample", "chance_accuracy"]
@@ -91,9 +92,14 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[Any]]]:
         values = [v.strip() for v in text.split(",") if v.strip()]
         if not sep or not key or not values:
             raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, got {item!r}")
-        if key in dict(grid):
-            raise SweepError(f"--grid {key} is given twice; list all its values in one --grid")
-        tied = key.split("+")
+        tied = [k.strip() for k in key.split("+")]
+        for k in tied:
+            if k in ("seed", "name"):
+                raise SweepError(f"--grid {k} is not allowed: use --seeds N for seeds; each "
+                                 f"run is named after its values")
+            if k in grid_keys(grid):
+                raise SweepError(f"--grid sets {k} twice; list all its values in one --grid")
+        key = "+".join(tied)
         if len(tied) > 1:
             parts = [v.split(":") for v in values]
             if any(len(p) != len(tied) for p in parts):
@@ -103,6 +109,20 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[Any]]]:
         else:
             grid.append((key, [parse_yaml(v) for v in values]))
     return grid
+
+
+def check_points(points: list[Point]) -> None:
+    """Every run needs a directory of its own.
+
+    Raises:
+        SweepError: two points with the same name (a value listed twice, say).
+    """
+    seen: dict[str, Point] = {}
+    for point in points:
+        if point.name in seen:
+            raise SweepError(f"two runs would share the name {point.name}: a value is listed "
+                             f"twice (or two values differ only in characters that names drop)")
+        seen[point.name] = point
 
 
 def grid_keys(grid: list[tuple[str, list[Any]]]) -> list[str]:
@@ -139,12 +159,16 @@ def run_point(config: str, overrides: list[str], run_dir: str, *,
     for item in overrides:
         cmd += ["--set", item]
     env = {**os.environ, **(extra_env or {}), "COLUMNS": "100"}
+    # A session of its own: Ctrl-C reaches the sweep, which forwards exactly one SIGINT.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, start_new_session=True)
     started(proc)
-    _, stderr = proc.communicate()
-    metrics_path = Path(run_dir) / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    try:
+        _, stderr = proc.communicate()
+    except KeyboardInterrupt:  # a Ray task being cancelled: let the run keep what it did
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate()
+    metrics = _read_metrics(Path(run_dir)) or {}
     if proc.returncode == 0:
         return {"status": "done", "error": "", "metrics": metrics}
     if proc.returncode in (130, -signal.SIGINT):
@@ -157,13 +181,17 @@ class Sweep:
     """A sweep directory: its definition, its run directories and its result files."""
 
     def __init__(self, out: Path, *, config: Path, grid: list[tuple[str, list[Any]]],
-                 seeds: int, base_seed: int, base_overrides: list[str] | None = None):
+                 seeds: int, base_seed: int, base_overrides: list[str] | None = None,
+                 resolved: dict[str, Any] | None = None):
         self.out, self.config = out, config
         self.base_overrides = list(base_overrides or [])
-        self.definition = {"config": str(config), "set": self.base_overrides,
-                           "grid": [[k, v] for k, v in grid], "seeds": seeds,
-                           "base_seed": base_seed}
+        # The resolved base config (not its path) defines the sweep: editing the YAML between
+        # sessions is a different sweep, and another path to the same file is the same one.
+        self.definition = {"config": resolved if resolved is not None else str(config),
+                           "set": self.base_overrides, "grid": [[k, v] for k, v in grid],
+                           "seeds": seeds, "base_seed": base_seed}
         self.points = expand(grid, seeds=seeds, base_seed=base_seed)
+        check_points(self.points)
         self.keys = grid_keys(grid)
         self.axes = [key.split("+")[0] for key, _ in grid]  # one key per axis, for plots
 
@@ -180,15 +208,27 @@ class Sweep:
         """
         spec = self.out / SWEEP_FILE
         if spec.is_file():
-            saved = json.loads(spec.read_text())
+            try:
+                saved = json.loads(spec.read_text())
+            except (OSError, json.JSONDecodeError):
+                raise SweepError(f"{spec} is damaged; give a new --out directory") from None
             if saved != self.definition:
-                raise SweepError(f"--out {self.out} holds a different sweep ({saved['config']}, "
-                                 f"grid {saved['grid']}, {saved['seeds']} seeds); give a new "
-                                 f"directory or repeat that sweep's command to resume it")
+                raise SweepError(f"--out {self.out} holds a different sweep (another config, "
+                                 f"--set, grid or seeds); give a new directory, or repeat that "
+                                 f"sweep's own command to resume it")
         elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
             raise SweepError(f"--out {self.out} already holds files and is not a sweep; it is "
                              f"left untouched, give a new or empty directory")
-        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.out / "runs").mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.out / LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise SweepError(f"another sweep is running in {self.out} (if none is, remove "
+                             f"{self.out / LOCK_FILE})") from None
+        except OSError as err:
+            raise SweepError(f"cannot create --out {self.out}: {err.strerror}") from None
+        os.write(lock, str(os.getpid()).encode())
+        os.close(lock)
         spec.write_text(json.dumps(self.definition, indent=2) + "\n")
         records = []
         for point in self.points:
@@ -204,6 +244,9 @@ class Sweep:
                 run_dir.rename(run_dir.with_name(f"{run_dir.name}.failed-{k}"))
             records.append(record)
         return records
+
+    def release(self) -> None:
+        (self.out / LOCK_FILE).unlink(missing_ok=True)
 
 
 def _read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -221,15 +264,20 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
         True if every run finished; False after Ctrl-C, when running children were told to
         stop (they keep what they did) and the rest stay "not run".
     """
-    todo = [r for r in records if r.status != "done"]
+    todo = [r for r in records if r.status == "not run"]
     procs: dict[int, subprocess.Popen] = {}
     lock = threading.Lock()
+    stopping = threading.Event()
 
     def work(record: Record) -> dict[str, Any]:
         def started(proc: subprocess.Popen) -> None:
             with lock:
                 procs[id(record)] = proc
+                if stopping.is_set():  # started just as Ctrl-C came: stop it too
+                    proc.send_signal(signal.SIGINT)
 
+        if stopping.is_set():
+            return {"status": "not run", "error": "", "metrics": {}}
         record.status = "running"
         return run_point(str(job.config), job.overrides(record.point), str(record.run_dir),
                          extra_env=SINGLE_THREAD_ENV, started=started)
@@ -245,6 +293,7 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
             on_update(records)
         return True
     except KeyboardInterrupt:
+        stopping.set()
         for future in futures:
             future.cancel()
         with lock:
@@ -275,9 +324,13 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
                          "`make setup EXTRAS=dev,jax,ray`") from None
     if not ray.is_initialized():
         kwargs = {"address": address} if address else {"num_cpus": workers}
-        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        except Exception as err:  # Ray raises many types for an unreachable cluster
+            raise SweepError(f"cannot start or reach Ray at {address or 'a local instance'}: "
+                             f"{str(err).strip().splitlines()[0][:160]}") from None
     remote = ray.remote(num_cpus=1)(run_point)
-    todo = [r for r in records if r.status != "done"]
+    todo = [r for r in records if r.status == "not run"]
     refs = {}
     for record in todo:
         record.status = "running"
@@ -288,15 +341,26 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             for ref in done:
-                _apply(refs[ref], ray.get(ref))
+                _apply(refs[ref], _ray_outcome(ray, ref))
             on_update(records)
         return True
     except KeyboardInterrupt:
-        for ref, record in refs.items():
-            if record.status == "running":
-                ray.cancel(ref, force=True)
-                record.status = "not run"
+        running = [ref for ref, record in refs.items() if record.status == "running"]
+        for ref in running:
+            ray.cancel(ref)  # not forced: the task forwards SIGINT to its run, which keeps it
+        for ref in running:
+            _apply(refs[ref], _ray_outcome(ray, ref))
         return False
+
+
+def _ray_outcome(ray, ref) -> dict[str, Any]:
+    try:
+        return ray.get(ref)
+    except Exception as err:  # a cancelled or crashed task
+        cancelled = type(err).__name__ == "TaskCancelledError"
+        return {"status": "not run" if cancelled else "failed",
+                "error": "" if cancelled else str(err).strip().splitlines()[0][:200],
+                "metrics": {}}
 
 
 def _apply(record: Record, outcome: dict[str, Any]) -> None:
@@ -304,6 +368,20 @@ def _apply(record: Record, outcome: dict[str, Any]) -> None:
                                                    outcome["metrics"])
     if record.status == "interrupted":
         record.status = "not run"
+
+
+def reject_invalid(job: Sweep, records: list[Record]) -> None:
+    """Record points whose config can never run as failed, with the config's one-line error,
+    without starting a process for them."""
+    from echo_cli.config import load_config
+
+    for record in records:
+        if record.status != "not run":
+            continue
+        try:
+            load_config(job.config, overrides=job.overrides(record.point))
+        except ConfigError as err:
+            record.status, record.error = "failed", str(err).split(": ", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +430,14 @@ def summarize(table: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
     return summary
 
 
+def plot_points(table: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
+    """Pooled accuracy per value of the first two axes (any other axes pooled too)."""
+    from echo_cli.compare import plot_points as pool
+
+    done = [{"config": row, "metrics": row} for row in table if row["status"] == "done"]
+    return pool(done, axes[:2]) if done else []
+
+
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else math.nan
 
@@ -394,11 +480,3 @@ def summary_cells(s: dict[str, Any], keys: list[str]) -> list[str]:
             num(s["mean_train_seconds"], ".1f"), to_target]
 
 
-def check_config(config: Path) -> None:
-    """Fail early, with one line, on a config that could never run."""
-    from echo_cli.config import load_config
-
-    try:
-        load_config(config)
-    except ConfigError as err:
-        raise SweepError(str(err)) from None

@@ -98,3 +98,14 @@ def test_parameters_and_multiply_adds_are_counted_by_hand():
     # hidden: 8x3 + 3 = 27, output: 3x4 + 4 = 16; multiply-adds 24 + 12
     assert models.size(models.build_model(mlp)) == {"parameters": 43,
                                                     "multiply_adds_per_sample": 36}
+    gru = load_config(overrides=["data.n_unique=4", "data.window=2", "model.units=3",
+                                 "model.stateful=false", "model.kind=gru"])
+    # GRU: kernel 4x9 + recurrent 3x9 + two biases 2x9 = 81; 2 x (36 + 27) + 12 multiply-adds
+    assert models.size(models.build_model(gru)) == {"parameters": 97,
+                                                    "multiply_adds_per_sample": 138}
+    conv = load_config(overrides=["data.n_unique=4", "data.window=2", "model.units=3",
+                                  "model.stateful=false", "model.kind=conv1d",
+                                  "data.target=sequence"])
+    # one causal conv (kernel 2x4x3 + 3) at 2 positions, then the Dense at both positions
+    assert models.size(models.build_model(conv)) == {"parameters": 27 + 16,
+                                                     "multiply_adds_per_sample": 2 * 24 + 2 * 12}

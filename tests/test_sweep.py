@@ -53,6 +53,39 @@ def test_tied_keys_move_together():
         sweep.parse_grid(["data.lag+data.window=1:5,2"])
 
 
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["seed=1,2"], "--grid seed is not allowed: use --seeds N"),
+        (["name=a,b"], "--grid name is not allowed"),
+        (["data.lag=1,2", "data.lag+data.window=1:5"], "--grid sets data.lag twice"),
+    ],
+)
+def test_grids_that_would_mislabel_runs_are_refused(items, message):
+    with pytest.raises(sweep.SweepError, match=message):
+        sweep.parse_grid(items)
+
+
+def test_a_value_listed_twice_would_share_a_run_directory(tmp_path):
+    grid = sweep.parse_grid(["data.lag=1,1"])
+    with pytest.raises(sweep.SweepError, match="two runs would share the name lag=1,seed=1"):
+        sweep.Sweep(tmp_path / "s", config=ROOT / "configs/lag1.yaml", grid=grid, seeds=1,
+                    base_seed=1)
+
+
+def test_a_running_sweep_locks_its_directory(tmp_path):
+    def job():
+        return sweep.Sweep(tmp_path / "s", config=ROOT / "configs/lag1.yaml",
+                           grid=[("data.lag", [0])], seeds=1, base_seed=1)
+
+    first = job()
+    first.prepare()
+    with pytest.raises(sweep.SweepError, match="another sweep is running"):
+        job().prepare()
+    first.release()
+    job().prepare()
+
+
 @pytest.mark.parametrize("bad", ["data.lag", "data.lag=", "=1,2"])
 def test_bad_grid_items(bad):
     with pytest.raises(sweep.SweepError, match="--grid expects KEY=V1,V2"):
@@ -173,3 +206,25 @@ def test_compare_shows_only_the_keys_that_differ_and_plots(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     missing = runner.invoke(app, ["compare", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "neither a run directory" in missing.stderr
+    not_png = runner.invoke(app, ["compare", str(out), "--plot", str(tmp_path / "c.md")])
+    assert not_png.exit_code == 2 and "ends in .png" in not_png.stderr
+    broken = next((out / "runs").iterdir())
+    (broken / "metrics.json").write_text("{not json")
+    damaged = runner.invoke(app, ["compare", str(out)])
+    assert damaged.exit_code == 2 and "has damaged files" in damaged.stderr
+
+
+def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
+    from echo_cli.compare import plot_axes, plot_points
+
+    runs = [{"config": {"name": f"r{i}", "description": "x" * i, "model.kind": kind,
+                        "data.lag": lag, "data.window": lag + 4, "seed": seed},
+             "metrics": {"heldout_correct": c, "heldout_targets": 10}}
+            for i, (kind, lag, seed, c) in enumerate([("lstm", 1, 1, 9), ("lstm", 1, 2, 7),
+                                                       ("mlp", 8, 1, 10), ("mlp", 8, 2, 10),
+                                                       ("lstm", 8, 1, 1), ("mlp", 1, 1, 5)])]
+    keys = ["name", "description", "data.lag", "data.window", "model.kind", "seed"]
+    assert plot_axes(runs, keys) == ["data.lag", "model.kind"]
+    points = {(p["data.lag"], p["model.kind"]): p["accuracy"] for p in plot_points(
+        runs, ["data.lag", "model.kind"])}
+    assert points == {(1, "lstm"): 0.8, (8, "mlp"): 1.0, (8, "lstm"): 0.1, (1, "mlp"): 0.5}
