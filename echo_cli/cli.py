@@ -75,12 +75,10 @@ def _dataset(cfg: Config):
     if cfg.data.source != "csv":
         return cfg, None
     from echo_cli.config import validate
-    from echo_cli.data import DataError, read_csv_dataset
+    from echo_cli.data import DataError, csv_dataset
 
     try:
-        dataset = read_csv_dataset(cfg.data.path, cfg.data.column, length=cfg.data.length,
-                                   heldout_fraction=cfg.data.heldout_fraction,
-                                   n_unique=cfg.data.n_unique)
+        dataset = csv_dataset(cfg.data)
     except DataError as err:
         raise fail(str(err)) from None
     if dataset.n_unique != cfg.data.n_unique:

@@ -248,6 +248,12 @@ def read_csv_dataset(
                    rows=len(ids))
 
 
+def csv_dataset(section) -> Dataset:
+    """read_csv_dataset for a config's `data` section (source: csv)."""
+    return read_csv_dataset(section.path, section.column, length=section.length,
+                            heldout_fraction=section.heldout_fraction, n_unique=section.n_unique)
+
+
 def cycle(seqs: np.ndarray, count: int) -> np.ndarray:
     """count sequences, going round seqs in order: one per epoch."""
     return seqs[np.arange(count) % len(seqs)]

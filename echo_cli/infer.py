@@ -232,11 +232,9 @@ def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:
 
     cfg = run.cfg
     if cfg.data.source == "csv":  # the file's held-out part, never trained on
-        from echo_cli.data import read_csv_dataset
+        from echo_cli.data import csv_dataset
 
-        seqs = read_csv_dataset(cfg.data.path, cfg.data.column, length=cfg.data.length,
-                                heldout_fraction=cfg.data.heldout_fraction,
-                                n_unique=cfg.data.n_unique).heldout[:sequences]
+        seqs = csv_dataset(cfg.data).heldout[:sequences]
     else:
         seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=sequences,
                                   length=cfg.data.length, n_unique=cfg.data.n_unique)

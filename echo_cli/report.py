@@ -22,10 +22,6 @@ from rich.text import Text
 MISS = "-"  # a step before the sequence starts, or an unscored target
 
 
-def _ids(values: Sequence[int]) -> str:
-    return " ".join(MISS if v < 0 else str(v) for v in values)
-
-
 def sample_rows(n: int, max_rows: int) -> list[int]:
     """About max_rows evenly spaced indices into n rows, always including the first and last."""
     if n <= max_rows:
@@ -305,12 +301,15 @@ def results_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def results_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in RESULT_COLUMNS)
-                     + " |")
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table; a | inside a cell becomes / so it can't split the row."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def results_markdown(rows: list[dict[str, Any]]) -> str:
+    return markdown_table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
 
 
 def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:

@@ -459,11 +459,10 @@ def write_csv(path: Path, table: list[dict[str, Any]]) -> None:
 def summary_markdown(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> str:
     cols = [*keys, "runs", "accuracy mean ± std", "pooled accuracy (95% CI)", "chance",
             "parameters", "train s (mean)", "samples to target (mean, reached)"]
-    lines = [f"# {title}", "", "<!-- written by `echo-cli sweep` from its runs' metrics.json -->",
-             "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for s in summary:
-        lines.append("| " + " | ".join(summary_cells(s, keys)) + " |")
-    return "\n".join(lines) + "\n"
+    from echo_cli.report import markdown_table
+
+    return (f"# {title}\n\n<!-- written by `echo-cli sweep` from its runs' metrics.json -->\n\n"
+            + markdown_table(cols, [summary_cells(s, keys) for s in summary]))
 
 
 def summary_cells(s: dict[str, Any], keys: list[str]) -> list[str]:
