@@ -12,7 +12,7 @@ TEST_STAMP := $(VENV)/.installed-$(subst $(comma),_,$(TEST_EXTRAS))
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test test-fast lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
 	sweep-stateful clean
 
@@ -37,8 +37,11 @@ setup: $(STAMP) ## create .venv and install echo-cli, its dependencies and JAX (
 run: setup ## set up and train the main experiment, configs/lag1.yaml
 	$(CLI) train configs/lag1.yaml
 
-test: $(TEST_STAMP) ## set up (with JAX and Ray, for their tests) and run the tests
+test: $(TEST_STAMP) ## set up (with JAX and Ray, for their tests) and run every test, as CI does
 	$(BIN)/python -m pytest
+
+test-fast: $(TEST_STAMP) ## the tests without those marked slow (training for more than a few seconds)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup ## ruff
 	$(BIN)/ruff check echo_cli tests

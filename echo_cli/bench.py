@@ -10,7 +10,7 @@ no TensorFlow.
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
 import platform
 import statistics
@@ -20,6 +20,54 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from echo_cli import rundir
+from echo_cli.errors import EchoError
+
+
+class BenchError(EchoError, ValueError):
+    """Benchmark options that cannot run."""
+
+
+def usable_backends(text: str) -> tuple[list[str], list[str]]:
+    """--backends as names that can run here, and a note for each one skipped.
+
+    Raises:
+        BenchError: an unknown name, or none that can run.
+    """
+    from echo_cli.models import BACKENDS
+
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names or any(b not in BACKENDS for b in names):
+        raise BenchError(f"--backends takes names from {', '.join(BACKENDS)}, got {text!r}")
+    usable, notes = [], []
+    for name in names:
+        if name == "jax" and importlib.util.find_spec("jax") is None:
+            notes.append("jax is not installed, so it is skipped; install it with "
+                         "`make setup EXTRAS=dev,jax`")
+        else:
+            usable.append(name)
+    if not usable:
+        raise BenchError("no usable backend: install JAX or include tensorflow in --backends")
+    return usable, notes
+
+
+def check_backend(name: str) -> None:
+    from echo_cli.models import BACKENDS
+
+    if name not in BACKENDS:
+        raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    """--sizes as integers ≥ 2."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BenchError(f"--sizes takes comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 2:
+        raise BenchError(f"--sizes takes integers ≥ 2, got {text!r}")
+    return values
 
 
 @dataclass
@@ -86,7 +134,7 @@ def run_once(config: Path, *, engine: str, backend: str, overrides: list[str]) -
             tail = err.read().strip().splitlines()
         if proc.returncode != 0:
             raise RuntimeError(tail[-1] if tail else f"exit code {proc.returncode}")
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = rundir.read_metrics(out).model_dump()
     # The child's own figure covers training and evaluation; the kernel's covers the whole
     # process, including saving the model (which, under JAX, imports TensorFlow).
     metrics["process_peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB

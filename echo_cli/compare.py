@@ -1,7 +1,8 @@
-"""Runs side by side: gather run directories, find the config keys that differ.
+"""Runs side by side: gather run directories, find the config keys that differ, tabulate.
 
     runs = collect([Path("runs/sweep-lag1-20261129-120000"), Path("runs/lag1-20261129-130000")])
     keys = differing_keys(runs)      # e.g. ["model.kind", "data.lag", "seed"]
+    rows = result_rows(records)      # the rows of `echo-cli results`
 
 This module imports no TensorFlow.
 """
@@ -12,70 +13,43 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from echo_cli import rundir, tables
+from echo_cli.errors import EchoError
+from echo_cli.files import write_atomic, write_csv
+from echo_cli.stats import pooled_accuracy
 
-from echo_cli.stats import wilson_interval
-
-NEEDED = ("heldout_accuracy", "heldout_correct", "heldout_targets", "ci95_low", "ci95_high",
-          "chance_accuracy", "train_seconds", "updates")
 NOT_AXES = ("name", "description", "seed")
 
 
-class CompareError(ValueError):
-    """Paths that hold no runs. The message is one line, ready to print."""
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _is_run(path: Path) -> bool:
-    return (path / "metrics.json").is_file() and (path / "config.yaml").is_file()
+class CompareError(EchoError, ValueError):
+    """Paths that hold no runs to compare."""
 
 
 def collect(paths: list[Path]) -> list[dict[str, Any]]:
     """Every finished run under the paths: a run directory, or a sweep's runs/.
 
     Returns:
-        dicts with "path", "config" (flat dotted keys) and "metrics".
+        dicts with "path", "config" (flat dotted keys) and "metrics" (a plain dict).
 
     Raises:
-        CompareError: a path that is neither, or holds no finished run.
+        CompareError: a path that is neither, holds no finished run, or has damaged files.
     """
     runs = []
     for path in paths:
-        if _is_run(path):
-            found = [path]
-        elif (path / "runs").is_dir():
-            found = sorted(p for p in (path / "runs").iterdir() if _is_run(p)
-                           and ".failed-" not in p.name)
-        else:
-            raise CompareError(f"{path} is neither a run directory (config.yaml and "
-                               f"metrics.json) nor a sweep directory (runs/)")
-        if not found:
-            raise CompareError(f"{path} holds no finished run")
+        try:
+            found = rundir.find([path])
+        except rundir.RunDirError as err:
+            raise CompareError(str(err)) from None
         for run in found:
             try:
-                metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-                cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-                if not isinstance(metrics, dict) or not isinstance(cfg, dict):
-                    raise ValueError("not a mapping")
-            except (OSError, ValueError, yaml.YAMLError) as err:
-                raise CompareError(f"{run} has damaged files ({type(err).__name__}); "
-                                   f"re-run it or leave it out") from None
-            if metrics.get("heldout_accuracy") is None:
+                record = rundir.read(run)
+            except rundir.DamagedRunError as err:
+                raise CompareError(f"{run} has damaged files ({err.reason}); re-run it or "
+                                   f"leave it out") from None
+            if not record.metrics.scored:
                 continue  # interrupted: nothing to compare
-            missing = [k for k in NEEDED if k not in metrics]
-            if missing:
-                raise CompareError(f"{run}/metrics.json lacks {', '.join(missing)}; re-run it "
-                                   f"with this version of echo-cli")
-            runs.append({"path": str(run), "config": _flatten(cfg), "metrics": metrics})
+            runs.append({"path": str(run), "config": record.config,
+                         "metrics": record.metrics.model_dump()})
     if not runs:
         raise CompareError("none of the runs finished with a held-out score")
     return runs
@@ -105,17 +79,52 @@ def plot_axes(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
     return axes
 
 
-def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
-    """Pool the held-out targets of runs that share the keys' values (seeds, say), with the
-    Wilson interval of the pooled counts."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for run in runs:
-        groups.setdefault(tuple(run["config"].get(k) for k in keys), []).append(run)
+def pool_points(items: list[tuple[dict[str, Any], int, int]],
+                keys: list[str]) -> list[dict[str, Any]]:
+    """Pool the held-out targets of items that share the keys' values (seeds, say).
+
+    Args:
+        items: (flat config, correct, targets) per run.
+        keys: the config keys that define a point.
+
+    Returns:
+        one dict per point: the keys' values, accuracy, ci95_low and ci95_high.
+    """
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for config, correct, targets in items:
+        groups.setdefault(tuple(config.get(k) for k in keys), []).append((correct, targets))
     points = []
-    for values, group in groups.items():
-        correct = sum(r["metrics"]["heldout_correct"] for r in group)
-        targets = sum(r["metrics"]["heldout_targets"] for r in group)
-        low, high = wilson_interval(correct, targets)
-        points.append({**dict(zip(keys, values, strict=True)), "accuracy": correct / targets,
+    for values, counts in groups.items():
+        acc, low, high = pooled_accuracy(counts)
+        points.append({**dict(zip(keys, values, strict=True)), "accuracy": acc,
                        "ci95_low": low, "ci95_high": high})
     return points
+
+
+def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """pool_points for collected runs."""
+    return pool_points([(r["config"], r["metrics"]["heldout_correct"],
+                         r["metrics"]["heldout_targets"]) for r in runs], keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# `echo-cli results`: one row per run, in the order given
+
+def result_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """The results table's rows, read from each run's config.yaml and metrics.json.
+
+    Raises:
+        RunDirError: a path that is not a finished run, or whose files are damaged.
+    """
+    rows = []
+    for path in paths:
+        record = rundir.read(path)
+        rows.append(tables.result_row(record.cfg.model_dump(), record.metrics.model_dump()))
+    return rows
+
+
+def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
+    """results.md and results.csv in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "results.md", tables.results_markdown(rows, sources=sources))
+    write_csv(out_dir / "results.csv", rows, tables.results_csv_fields(rows))

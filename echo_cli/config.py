@@ -20,9 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from echo_cli import data as framing
+from echo_cli.errors import EchoError
 
 
-class ConfigError(ValueError):
+class ConfigError(EchoError, ValueError):
     """A config that cannot be run. The message is one line, ready to print."""
 
 
@@ -338,6 +339,22 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
         apply_override(raw, assignment)
     if overrides:
         source += " with --set " + " ".join(overrides)
+    return validate(raw, source=source)
+
+
+def derive(cfg: Config, updates: dict[str, Any], *, source: str) -> Config:
+    """A new validated config with some dotted keys replaced; cfg itself is never changed.
+
+    Raises:
+        ConfigError: the changed config fails validation (source says where it came from).
+    """
+    raw = cfg.model_dump()
+    for key, value in updates.items():
+        *sections, last = key.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        node[last] = value
     return validate(raw, source=source)
 
 

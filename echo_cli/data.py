@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from echo_cli.errors import EchoError
+
 MISSING = -1  # a step before the start of the sequence, or a target that cannot be known
 
 # Independent random streams, so that training, validation and held-out data never overlap.
@@ -171,7 +173,7 @@ def decode(vectors: np.ndarray) -> np.ndarray:
 # your own data: integers (or any values, through a vocabulary) from a CSV column
 
 
-class DataError(ValueError):
+class DataError(EchoError, ValueError):
     """Data that cannot be used. The message is one line, ready to print."""
 
 

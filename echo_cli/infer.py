@@ -4,7 +4,7 @@
     rows = predict_rows(run, [3, 1, 4, 1, 5, 9, 2, 6])
     streamer = Streamer(run); streamer.push(3)   # -> None (no echo yet), then ints
 
-Only this module, models.py and train.py touch Keras.
+The run directory is read through rundir.py; predictions come from evaluate.py.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from echo_cli import models
-from echo_cli.config import Config, ConfigError, load_config
+from echo_cli import models, rundir
+from echo_cli.config import Config, ConfigError, derive
 from echo_cli.data import MISSING, Framing, frame, timesteps
+from echo_cli.errors import EchoError
+from echo_cli.evaluate import Predictor
+from echo_cli.keras_internals import rnn_state_variables, stateless_forward
 
-VOCABULARY_FILE = "vocabulary.json"
 
-
-class RunError(ValueError):
+class RunError(EchoError, ValueError):
     """A run directory or an input that cannot be used. The message is one line."""
 
 
@@ -75,27 +76,28 @@ def load_run(path: Path) -> Run:
     if not path.is_dir():
         raise RunError(f"run directory {path} does not exist; give a directory that "
                        f"`echo-cli train` wrote, e.g. runs/lag1-<time>")
-    missing = [name for name in ("config.yaml", "model.keras") if not (path / name).is_file()]
+    missing = [name for name in (rundir.CONFIG, rundir.MODEL) if not (path / name).is_file()]
     if missing:
         raise RunError(f"run directory {path} is incomplete: no {' or '.join(missing)}; "
                        f"train it again with `echo-cli train CONFIG --out DIR`")
     try:
-        cfg = load_config(path / "config.yaml")
+        cfg = rundir.read_config(path)
     except ConfigError as err:
         raise RunError(str(err)) from None
     vocabulary = None
-    if (path / VOCABULARY_FILE).is_file():
+    if (path / rundir.VOCABULARY).is_file():
         try:
-            vocabulary = json.loads((path / VOCABULARY_FILE).read_text(encoding="utf-8"))
+            vocabulary = json.loads((path / rundir.VOCABULARY).read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            raise RunError(f"{path / VOCABULARY_FILE} is not valid JSON; train again") from None
+            raise RunError(f"{path / rundir.VOCABULARY} is not valid JSON; train again") \
+                from None
     keras = models.import_keras(cfg.train.backend)
     try:
         with models.quiet_stderr():
-            model = keras.saving.load_model(path / "model.keras", compile=False, safe_mode=True)
+            model = keras.saving.load_model(path / rundir.MODEL, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises many types for a damaged or foreign file
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise RunError(f"{path / 'model.keras'} won't load: {reason}") from None
+        raise RunError(f"{path / rundir.MODEL} won't load: {reason}") from None
     return Run(path=path, cfg=cfg, model=model, vocabulary=vocabulary)
 
 
@@ -114,8 +116,6 @@ def predict_rows(run: Run, ids: list[int]) -> list[dict[str, Any]]:
     Raises:
         RunError: fewer integers than one window.
     """
-    from echo_cli.train import Predictor
-
     cfg = run.cfg
     plan = _plan(cfg, len(ids))
     steps = timesteps(cfg.framing)
@@ -163,6 +163,8 @@ def stream_problem(cfg: Config) -> str | None:
         needs.append("data.missing: mask")
     if cfg.model.stateful:
         needs.append("model.stateful: false")
+    if cfg.model.kind not in models.RECURRENT:
+        needs.append("a recurrent model.kind (lstm, gru or simple_rnn)")
     if not needs:
         return None
     return ("this run's model can't stream: streaming feeds one number at a time and keeps the "
@@ -184,14 +186,13 @@ class Streamer:
         problem = stream_problem(run.cfg)
         if problem:
             raise RunError(problem)
-        cfg = run.cfg.model_copy(deep=True)
-        cfg.model.stateful = True
-        cfg.data.context, cfg.data.window = "window", 1
-        cfg.train.batch_size = batch_size
+        # the same layers and weights, one timestep at a time, with the state carried
+        cfg = derive(run.cfg, {"model.stateful": True, "data.context": "window",
+                               "data.window": 1}, source=f"{run.path / rundir.CONFIG}")
         self.run, self.lag, self.batch_size = run, cfg.data.lag, batch_size
         self.model = models.build_model(cfg, batch_size=batch_size)
         self.model.set_weights(run.model.get_weights())
-        self.forward = models.stateless_forward(self.model)
+        self.forward = stateless_forward(self.model)
         self.weights = ([v.value for v in self.model.trainable_variables],
                         [v.value for v in self.model.non_trainable_variables])
         self.reset()
@@ -201,7 +202,7 @@ class Streamer:
         import keras
 
         self.states = [keras.ops.zeros(v.shape, v.dtype)
-                       for v in models.rnn_state_variables(self.model)]
+                       for v in rnn_state_variables(self.model)]
         self.seen = 0
 
     def step(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -20,6 +20,8 @@ import numpy as np
 
 from echo_cli.config import Config
 from echo_cli.data import STREAMS, timesteps
+from echo_cli.errors import EchoError
+from echo_cli.keras_internals import stateful_layers
 
 _UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
 
@@ -27,7 +29,7 @@ _UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
 BACKENDS = ("tensorflow", "jax")
 
 
-class BackendError(RuntimeError):
+class BackendError(EchoError, RuntimeError):
     """A Keras backend that cannot be used here. The message is one line, ready to print."""
 
 
@@ -230,49 +232,9 @@ def compile_model(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
     )
 
 
-def rnn_state_variables(model) -> list:
-    """The state variables of stateful layers. Keras leaves them untracked, so they are not in
-    model.non_trainable_variables, and its JAX train and predict functions drop their updates."""
-    return [v for layer in stateful_layers(model) for v in layer.states]
-
-
-def stateless_forward(model):
-    """A pure forward pass that carries stateful layers' state explicitly (for JAX).
-
-    Returns:
-        forward(trainable, non_trainable, rnn_states, x, training) ->
-        (y_pred, new_rnn_states, new_non_trainable), values in the order of the model's lists.
-    """
-    import keras
-
-    states = rnn_state_variables(model)
-
-    def forward(trainable, non_trainable, rnn_states, x, training):
-        mapping = [*zip(model.trainable_variables, trainable, strict=True),
-                   *zip(model.non_trainable_variables, non_trainable, strict=True),
-                   *zip(states, rnn_states, strict=True)]
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            y_pred = model(x, training=training)
-        return (y_pred, [scope.get_current_value(v) for v in states],
-                [scope.get_current_value(v) for v in model.non_trainable_variables])
-
-    return forward
-
-
-def stateful_layers(model) -> list:
-    return [layer for layer in model.layers if getattr(layer, "stateful", False)]
-
-
 def reset_states(model) -> None:
-    """Zero every stateful layer's state (Keras 3 has no model.reset_states).
-
-    Inside a JAX `fit`, the live state is held by the trainer, not by the layer's variables:
-    sync it back first, so that the next step starts from the zeros written here.
-    """
-    layers = stateful_layers(model)
-    if layers and getattr(model, "_jax_state", None) is not None:
-        model.jax_state_sync()
-    for layer in layers:
+    """Zero every stateful layer's state (Keras 3 has no model.reset_states)."""
+    for layer in stateful_layers(model):
         layer.reset_state()
 
 

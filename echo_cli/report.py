@@ -1,21 +1,25 @@
-"""Rich tables, live progress and run-directory files, all from plain numbers.
+"""Rich tables, live progress and Markdown tables, all from plain numbers and dicts.
 
     console = Console()
     console.print(history_table(result_history, max_rows=20))
 
-This module imports no TensorFlow.
+This module imports no TensorFlow and nothing from echo_cli: callers hand it plain data.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -76,6 +80,28 @@ def heldout_line(metrics: dict[str, Any]) -> Text:
             f"{metrics['heldout_unscored_positions']} positions unscored (their target is "
             f"before the window or the sequence)"
         )
+    return text
+
+
+def cost_line(m: dict[str, Any]) -> str:
+    """Updates, samples and seconds of a run, and the size of its model."""
+    return (f"{m['updates']} weight updates on {m['samples']} samples in "
+            f"{m['train_seconds']:.1f} s ({m['backend']}); {m['model_kind']} with "
+            f"{m['parameters']:,} trainable parameters, "
+            f"{m['multiply_adds_per_sample']:,} multiply-adds per sample")
+
+
+def target_line(m: dict[str, Any]) -> Text:
+    """Whether validation reached train.target_accuracy, and after how many samples."""
+    if m["reached_target"]:
+        return Text(f"validation accuracy {m['final_validation_accuracy']:.4f} reached "
+                    f"train.target_accuracy={m['target_accuracy']} after "
+                    f"{m['epochs_completed']} epochs = {m['samples']} samples; stopped early")
+    last = (f"{m['final_validation_accuracy']:.4f}" if m["final_validation_accuracy"] is not None
+            else "never measured")
+    text = Text("note:", style="yellow")
+    text.append(f" validation accuracy ({last}) never reached "
+                f"train.target_accuracy={m['target_accuracy']}")
     return text
 
 
@@ -187,146 +213,6 @@ class TrainProgress:
                              acc=f"{logs['accuracy']:.3f}")
 
 
-# ---------------------------------------------------------------------------------------------
-# run directory files
-
-def write_history(path: Path, history: list[dict[str, float]]) -> None:
-    fields = ["epoch", "loss", "accuracy"]
-    if any("validation_accuracy" in row for row in history):
-        fields.append("validation_accuracy")
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def bench_table(record: dict[str, Any]) -> Table:
-    """One row per engine and backend: seconds, updates, rate, accuracy, memory, ratio."""
-    table = Table(title=f"benchmark: {record['config']} on {record['machine']}")
-    for name in ("engine / backend", "train s (median)", "range", "updates", "updates/s",
-                 "held-out acc", "peak RSS MB", "speed-up"):
-        table.add_column(name, justify="left" if name == "engine / backend" else "right")
-    ratios = record["ratios"]
-    for m in record["measurements"]:
-        label = f"{m['engine']} / {m['backend']}"
-        if not m["train_seconds"]:
-            table.add_row(label, "failed", m["error"] or "", "", "", "", "", "")
-            continue
-        speed = ratios.get(label, {}).get("speedup_vs_tutorial")
-        table.add_row(
-            label,
-            f"{m['median_train_seconds']:.2f}",
-            f"{min(m['train_seconds']):.2f}-{max(m['train_seconds']):.2f}",
-            str(m["updates"]),
-            f"{m['updates_per_second']:.0f}",
-            f"{m['median_heldout_accuracy']:.4f}",
-            f"{m['median_peak_rss_mb']:.0f}",
-            "1.0× (reference)" if label == record["reference"] else
-            (f"{speed:.1f}×" if speed else ""),
-        )
-    return table
-
-
-# ---------------------------------------------------------------------------------------------
-# results tables, built only from run directories
-
-RESULT_COLUMNS = ["name", "what it tests", "key settings", "held-out accuracy (95% CI)",
-                  "chance", "scored targets", "epochs", "updates", "samples to target",
-                  "train seconds"]
-
-
-def key_settings(cfg: dict[str, Any]) -> str:
-    d, m, t = cfg["data"], cfg["model"], cfg["train"]
-    parts = [f"lag {d['lag']}"]
-    parts.append("full context" if d["context"] == "full" else f"window {d['window']}")
-    if d["missing"] != "drop":
-        parts.append(f"missing: {d['missing']}")
-    if d["target"] == "sequence":
-        parts.append("sequence target")
-    parts.append(f"{m.get('kind', 'lstm').upper()}({m['units']})")
-    parts.append(f"{'stateful' if m['stateful'] else 'stateless'}, batch {t['batch_size']}")
-    if t["learning_rate"] != 0.001:
-        parts.append(f"lr {t['learning_rate']:g}")
-    if t.get("target_accuracy") is not None:
-        parts.append(f"stop at {t['target_accuracy']:g} validation")
-    return ", ".join(parts)
-
-
-def result_row(cfg: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """One results-table row from a run's config.yaml and metrics.json."""
-    acc = metrics.get("heldout_accuracy")
-    shown = "interrupted" if acc is None else (
-        f"{acc:.4f} ({metrics['ci95_low']:.4f}-{metrics['ci95_high']:.4f})"
-    )
-    if metrics.get("heldout_exact_match") is not None:
-        shown += f"; exact match {metrics['heldout_exact_match']:.4f}"
-    return {
-        "name": metrics["name"],
-        "what it tests": cfg.get("description", ""),
-        "key settings": key_settings(cfg),
-        "held-out accuracy (95% CI)": shown,
-        "chance": f"{metrics['chance_accuracy']:.4g}",
-        "scored targets": metrics.get("heldout_targets"),
-        "epochs": metrics["epochs_completed"],
-        "updates": metrics["updates"],
-        "samples to target": _to_target(metrics),
-        "train seconds": f"{metrics['train_seconds']:.1f}",
-        # unformatted, for the CSV
-        "heldout_accuracy": acc,
-        "ci95_low": metrics.get("ci95_low"),
-        "ci95_high": metrics.get("ci95_high"),
-        "backend": metrics.get("backend"),
-        "engine": metrics.get("engine"),
-    }
-
-
-def _to_target(metrics: dict[str, Any]) -> str:
-    if metrics.get("target_accuracy") is None:
-        return ""
-    if metrics.get("samples_to_target") is None:
-        return f"not reached ({metrics['target_accuracy']:g})"
-    return f"{metrics['samples_to_target']} (to {metrics['target_accuracy']:g})"
-
-
-def results_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="results (from each run's metrics.json)", show_lines=True)
-    for name in RESULT_COLUMNS:
-        table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
-    for row in rows:
-        table.add_row(*[Text(str(row[c])) for c in RESULT_COLUMNS])
-    return table
-
-
-def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table; a | inside a cell becomes / so it can't split the row."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def results_markdown(rows: list[dict[str, Any]]) -> str:
-    return markdown_table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
-
-
-def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.md").write_text(
-        "<!-- written by `echo-cli results`; every number comes from a run's metrics.json -->\n"
-        + results_markdown(rows)
-        + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n",
-        encoding="utf-8",
-    )
-    fields = [c for c in rows[0] if c != "held-out accuracy (95% CI)"] if rows else []
-    with (out_dir / "results.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def predict_table(rows: list[dict[str, Any]], *, lag: int) -> Table:
     """t, input, expected X(t-lag), prediction, probability and match, one row per input."""
     table = Table(title=f"predictions of X(t-{lag})")
@@ -354,121 +240,24 @@ def stream_line(scores: dict[str, Any], *, lag: int) -> Text:
     return text
 
 
-def vocab_table(record: dict[str, Any]) -> Table:
-    table = Table(title=f"one-hot vs embedding: {record['config']}, {record['epochs']} epochs, "
-                        f"{record['backend']}, on {record['machine']}")
-    for name in ("n_unique", "encoding", "train s", "peak RSS MB (train+eval)",
-                 "peak RSS MB (process)", "held-out acc", "chance"):
-        table.add_column(name, justify="right")
-    for r in record["rows"]:
-        if "error" in r:
-            table.add_row(str(r["n_unique"]), r["encoding"], "failed", r["error"], "", "", "")
-            continue
-        table.add_row(str(r["n_unique"]), r["encoding"], f"{r['train_seconds']:.1f}",
-                      f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
-                      f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
-    return table
+class SweepProgress:
+    """A live bar of a sweep's runs: done, running and failed. Use as a context manager."""
 
+    def __init__(self, console: Console, total: int):
+        self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[state]}"), TimeRemainingColumn(),
+                                 console=console)
+        self.task = self.progress.add_task("runs", total=total, state="")
 
-# ---------------------------------------------------------------------------------------------
-# plots (matplotlib, imported only when a plot is drawn)
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
 
-def _pyplot():
-    import matplotlib
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_curves(history: list[dict[str, float]], path: Path, *, chance: float,
-                title: str) -> None:
-    """curves.png: training loss and accuracy per epoch, with chance drawn as a line."""
-    plt = _pyplot()
-    epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8)
-    ax_loss.set(xlabel="epoch (one sequence each)", ylabel="training loss", title="loss")
-    ax_acc.plot(epochs, [r["accuracy"] for r in history], linewidth=0.8, label="training")
-    checks = [r for r in history if "validation_accuracy" in r]
-    if checks:
-        ax_acc.plot([r["epoch"] for r in checks], [r["validation_accuracy"] for r in checks],
-                    "o-", markersize=3, label="validation")
-    ax_acc.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
-    ax_acc.set(xlabel="epoch (one sequence each)", ylabel="accuracy", ylim=(-0.02, 1.02),
-               title="accuracy")
-    ax_acc.legend(loc="lower right", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key: str | None,
-               chance: float, title: str) -> None:
-    """Held-out accuracy against x_key, one line per value of line_key, intervals as error bars.
-
-    points: dicts with x_key (and line_key), accuracy, ci95_low, ci95_high.
-    """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for p in points:
-        groups.setdefault(p.get(line_key) if line_key else None, []).append(p)
-    xs = list(dict.fromkeys(p[x_key] for p in points))  # grid order for names
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
-        xs.sort()
-    for label, group in groups.items():
-        group = sorted(group, key=lambda p: xs.index(p[x_key]))
-        at = [xs.index(p[x_key]) for p in group]
-        acc = [p["accuracy"] for p in group]
-        err = [[a - p["ci95_low"] for a, p in zip(acc, group, strict=True)],
-               [p["ci95_high"] - a for a, p in zip(acc, group, strict=True)]]
-        ax.errorbar(at, acc, yerr=err, marker="o", capsize=3,
-                    label=f"{line_key}={label}" if line_key else None)
-    ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-    ax.set(xlabel=x_key, ylabel="held-out accuracy (95% CI)", ylim=(-0.02, 1.02), title=title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-
-def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> Table:
-    from echo_cli.sweep import summary_cells
-
-    table = Table(title=title)
-    for name in [*keys, "runs", "accuracy mean ± std", "pooled (95% CI)", "chance", "params",
-                 "train s", "samples to target"]:
-        table.add_column(name, justify="right")
-    for s in summary:
-        table.add_row(*summary_cells(s, keys))
-    return table
-
-
-def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
-    """Runs side by side: the config keys that differ, then the metrics."""
-    table = Table(title=f"{len(runs)} runs: the config keys that differ, then the metrics")
-    table.add_column("run", justify="left")
-    for key in keys:
-        table.add_column(key, justify="right")
-    for name in ("held-out (95% CI)", "chance", "params", "mult-adds", "train s", "updates",
-                 "samples to target"):
-        table.add_column(name, justify="right")
-    for run in runs:
-        c, m = run["config"], run["metrics"]
-        table.add_row(
-            Text(Path(run["path"]).name),
-            *[Text(str(c.get(k))) for k in keys],
-            f"{m['heldout_accuracy']:.4f} ({m['ci95_low']:.4f}-{m['ci95_high']:.4f})",
-            f"{m['chance_accuracy']:.4g}",
-            f"{m['parameters']:,}" if "parameters" in m else "-",
-            f"{m['multiply_adds_per_sample']:,}" if "multiply_adds_per_sample" in m else "-",
-            f"{m['train_seconds']:.1f}",
-            str(m["updates"]),
-            _to_target(m) or "-",
-        )
-    return table
+    def update(self, statuses: list[str]) -> None:
+        """statuses: every run's status (done, failed, running, not run)."""
+        done, failed, running = (statuses.count(k) for k in ("done", "failed", "running"))
+        self.progress.update(self.task, completed=done + failed,
+                             state=f"running {running}, failed {failed}")

@@ -1,4 +1,4 @@
-"""Training and held-out evaluation. Everything here returns plain numbers.
+"""Training. Everything here returns plain numbers; held-out scoring is evaluate.py's.
 
     model, result = train(cfg, engine="fast", on_epoch=lambda epoch, logs: None)
     result.heldout.accuracy
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,7 +30,9 @@ from echo_cli.data import (
     rows_per_sequence,
     stream_rng,
 )
-from echo_cli.stats import wilson_interval
+from echo_cli.evaluate import Heldout, Predictor, accuracy, backend, evaluate, fresh
+from echo_cli.keras_internals import JaxEngine
+from echo_cli.rundir import Metrics
 
 ENGINES = ("fast", "tutorial")
 
@@ -40,31 +42,6 @@ class _ReachedTarget(Exception):
 EpochHook = Callable[[int, dict[str, float]], None]
 
 _MAX_SEQUENCES_PER_FIT_EPOCH = 50  # fast engine: Keras epochs group this many sequences
-_EVAL_CHUNK = 200  # held-out sequences predicted side by side
-
-
-@dataclass
-class Example:
-    """One decoded held-out sequence: inputs and, per row, expected and predicted ids."""
-
-    sequence: list[int]
-    t: list[int]
-    expected: list  # ints, or lists of ints (-1 unscored) for sequence targets
-    predicted: list
-
-
-@dataclass
-class Heldout:
-    accuracy: float
-    correct: int
-    targets: int
-    ci95_low: float
-    ci95_high: float
-    sequences: int
-    unscored: int = 0
-    exact_match: float | None = None
-    per_position: list[float | None] | None = None
-    examples: list[Example] = field(default_factory=list)
 
 
 @dataclass
@@ -84,8 +61,8 @@ class RunResult:
     parameters: int = 0
     multiply_adds_per_sample: int = 0
 
-    def metrics(self, cfg: Config) -> dict:
-        """The flat record written to metrics.json."""
+    def metrics(self, cfg: Config) -> Metrics:
+        """The record written to metrics.json."""
         h = self.heldout
         out = {
             "name": cfg.name,
@@ -137,7 +114,7 @@ class RunResult:
                 samples_to_target=self.samples if self.reached_target else None,
                 final_validation_accuracy=checks[-1]["validation_accuracy"] if checks else None,
             )
-        return out
+        return Metrics(**out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,12 +163,6 @@ def _chunk_size(sequences: int, cfg: Config) -> int:
     every = cfg.train.validate_every if cfg.train.target_accuracy is not None else 0
     return max(k for k in range(1, _MAX_SEQUENCES_PER_FIT_EPOCH + 1)
                if sequences % k == 0 and every % k == 0)
-
-
-def _backend() -> str:
-    import keras
-
-    return keras.backend.backend()
 
 
 def _tutorial_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
@@ -248,21 +219,15 @@ def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> Non
 
 
 def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
-    """Under JAX, each chunk of sequences is one compiled program.
+    """Under JAX, each chunk of sequences is one compiled program (keras_internals.JaxEngine).
 
-    The training step is Keras's own (stateless forward pass, `stateless_compute_loss`,
-    `optimizer.stateless_apply`), run by `jax.lax.scan` over the batches of a sequence and
-    again over the sequences of a chunk. Two things make it a custom loop rather than `fit`:
+    Two things make it a custom loop rather than `fit`:
     - Speed: Python runs once per chunk instead of once per batch, which is where the time went.
     - Correctness: Keras 3 leaves a stateful RNN's state variables untracked, so its JAX `fit`
-      silently drops the state between batches. Here the state is carried explicitly from
-      batch to batch and zeroed at the start of every sequence, as the tutorial's loop does,
-      with no gradient through it (Keras stops gradients at batch boundaries too).
+      silently drops the state between batches. The engine carries it from batch to batch and
+      zeroes it at the start of every sequence, as the tutorial's loop does.
     Each sequence's mean loss and exact accuracy come out of the program.
     """
-    import jax
-    import jax.numpy as jnp
-
     sequences, batch = framed.x.shape[0], cfg.train.batch_size
     batches = rows_per_sequence(cfg.framing) // batch
     scored = _scored_per_sequence(framed)
@@ -273,51 +238,11 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
 
     xs, ys, ws = per_step(x), per_step(y), per_step(w)
     models.compile_model(model, cfg)
-    model._symbolic_build(data_batch=(x[:batch], y[:batch], w[:batch]))  # what fit does first
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-
-    forward = models.stateless_forward(model)
-    zero_states = [jnp.zeros(v.shape, v.dtype) for v in models.rnn_state_variables(model)]
-    metrics = [v.value for v in model.metrics_variables]
-
-    def loss_fn(trainable, non_trainable, states, xb, yb, wb):
-        y_pred, states, non_trainable = forward(trainable, non_trainable, states, xb, True)
-        loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=xb, y=yb,
-                                               y_pred=y_pred, sample_weight=wb, training=True)
-        return loss, (y_pred, states, non_trainable)
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    def one_batch(carry, data):
-        trainable, non_trainable, optimizer, states = carry
-        xb, yb, wb = data
-        (loss, (y_pred, states, non_trainable)), grads = grad_fn(
-            trainable, non_trainable, jax.lax.stop_gradient(states), xb, yb, wb)
-        trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
-        hits = jnp.sum(wb * (jnp.argmax(y_pred, axis=-1) == yb))
-        return (trainable, non_trainable, optimizer, states), (loss, hits)
-
-    def one_sequence(carry, data):
-        (*carry, _), (losses, hits) = jax.lax.scan(one_batch, (*carry, zero_states), data)
-        return tuple(carry), (jnp.mean(losses), jnp.sum(hits))
-
-    @jax.jit
-    def run_chunk(carry, xs, ys, ws):
-        return jax.lax.scan(one_sequence, carry, (xs, ys, ws))
-
-    groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables)
+    engine = JaxEngine(model, sample=(x[:batch], y[:batch], w[:batch]))
     chunk = _chunk_size(sequences, cfg)
     for start in range(0, sequences, chunk):
-        # The model's variables hold the weights between chunks, so hooks (validation, Ctrl-C)
-        # see them; read them afresh, since Keras's own predict may have replaced their buffers.
-        carry = tuple([v.value for v in group] for group in groups)
         part = slice(start, start + chunk)
-        carry, (losses, hits) = run_chunk(carry, xs[part], ys[part], ws[part])
-        for group, values in zip(groups, carry, strict=True):
-            for variable, value in zip(group, values, strict=True):
-                variable.assign(value)
-        losses, hits = np.asarray(losses), np.asarray(hits)
+        losses, hits = engine.run_chunk(xs[part], ys[part], ws[part])
         # The model now holds the whole chunk's weights, so its epochs are all recorded even
         # if Ctrl-C arrives while they are reported; the interrupt is raised after that.
         interrupted = False
@@ -329,128 +254,6 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
                 interrupted = True
         if interrupted:
             raise KeyboardInterrupt
-
-
-class Predictor:
-    """Predicted ids for framed sequences x: (N, rows, timesteps), reset per sequence.
-
-    A stateful model is copied to a batch of chunk * batch_size, so that sequences run side
-    by side: slot i of every step continues slot i of the step before, exactly as in training.
-    The copy is built once and takes the model's current weights at every call.
-    """
-
-    def __init__(self, model, cfg: Config, *, sequences: int):
-        self.model, self.cfg = model, cfg
-        self.chunk = min(sequences, _EVAL_CHUNK)
-        self.runner = (models.copy_with_batch(model, cfg, self.chunk * cfg.train.batch_size)
-                       if cfg.model.stateful else None)
-        self._jax_steps = (_jax_stateful_steps(self.runner)
-                           if self.runner is not None and _backend() == "jax" else None)
-
-    def _run_steps(self, steps: np.ndarray) -> np.ndarray:
-        """Outputs for consecutive batches (steps, chunk*batch, ...) from a zero state."""
-        if self._jax_steps is not None:
-            runner = self.runner
-            return np.asarray(self._jax_steps(
-                [v.value for v in runner.trainable_variables],
-                [v.value for v in runner.non_trainable_variables], steps))
-        models.reset_states(self.runner)
-        outs = [self.runner.predict_on_batch(step) for step in steps]
-        models.reset_states(self.runner)
-        return np.stack(outs)
-
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (predicted ids, their probabilities), each (N, rows) or (N, rows, steps)."""
-        n, rows, steps = x.shape
-        batch, chunk = self.cfg.train.batch_size, self.chunk
-        preds, probs = [], []
-        if self.runner is not None:
-            self.runner.set_weights(self.model.get_weights())
-        for start in range(0, n, chunk):
-            part = x[start : start + chunk]
-            if self.runner is None:
-                out = self.model.predict(models.model_input(part.reshape(-1, steps)),
-                                         batch_size=1024, verbose=0)
-                out = out.reshape(len(part), rows, *out.shape[1:])
-            else:
-                real = len(part)
-                if real < chunk:  # pad with empty sequences to the runner's fixed batch
-                    part = np.concatenate([part, np.full((chunk - real, rows, steps), -1)])
-                # (chunk, rows) -> steps of (chunk * batch): slot (s, i) is row j*batch+i of s
-                stepped = part.reshape(chunk, rows // batch, batch, steps).transpose(1, 0, 2, 3)
-                outs = self._run_steps(
-                    models.model_input(stepped.reshape(rows // batch, chunk * batch, steps)))
-                tail = outs.shape[2:]
-                out = outs.reshape(rows // batch, chunk, batch, *tail)
-                out = out.transpose(1, 0, 2, *range(3, out.ndim)).reshape(chunk, rows, *tail)
-                out = out[:real]
-            preds.append(np.argmax(out, axis=-1))
-            probs.append(np.max(out, axis=-1))
-        return np.concatenate(preds), np.concatenate(probs)
-
-
-def _jax_stateful_steps(runner):
-    """A jitted scan of the runner over consecutive batches, carrying the state explicitly
-    (Keras's own JAX predict drops a stateful layer's state between batches)."""
-    import jax
-    import jax.numpy as jnp
-
-    forward = models.stateless_forward(runner)
-    zero_states = [jnp.zeros(v.shape, v.dtype) for v in models.rnn_state_variables(runner)]
-
-    @jax.jit
-    def run(trainable, non_trainable, steps):
-        def step(states, xb):
-            y_pred, states, _ = forward(trainable, non_trainable, states, xb, False)
-            return states, y_pred
-
-        return jax.lax.scan(step, zero_states, steps)[1]
-
-    return run
-
-
-def _fresh(cfg: Config, stream: str, count: int) -> tuple[np.ndarray, Framed]:
-    seqs = generate_sequences(stream_rng(cfg.seed, stream), count=count,
-                              length=cfg.data.length, n_unique=cfg.data.n_unique)
-    return seqs, frame(seqs, cfg.framing)
-
-
-def _accuracy(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
-    scored = y >= 0
-    return int(((pred == y) & scored).sum()), int(scored.sum())
-
-
-def evaluate(model, cfg: Config, *, dataset: Dataset | None = None) -> Heldout:
-    """Accuracy on eval.sequences fresh sequences from the held-out seed stream, or on the
-    held-out part of a CSV dataset."""
-    if dataset is None:
-        seqs, framed = _fresh(cfg, "heldout", cfg.eval.sequences)
-    else:
-        seqs = dataset.heldout
-        framed = frame(seqs, cfg.framing)
-    pred, _ = Predictor(model, cfg, sequences=len(seqs))(framed.x)
-    scored = framed.y >= 0
-    hits = (pred == framed.y) & scored
-    correct, targets = int(hits.sum()), int(scored.sum())
-    low, high = wilson_interval(correct, targets)
-    heldout = Heldout(accuracy=correct / targets, correct=correct, targets=targets,
-                      ci95_low=low, ci95_high=high, sequences=len(seqs))
-    if cfg.data.target == "sequence":
-        heldout.unscored = int((~scored).sum())
-        per_sample_ok = (hits | ~scored).all(axis=-1)
-        heldout.exact_match = float(per_sample_ok.mean())
-        by_pos = scored.sum(axis=(0, 1))
-        heldout.per_position = [
-            float(hits[..., k].sum() / by_pos[k]) if by_pos[k] else None
-            for k in range(scored.shape[-1])
-        ]
-    for i in range(min(cfg.eval.examples, len(seqs))):
-        heldout.examples.append(Example(
-            sequence=seqs[i].tolist(), t=framed.t.tolist(),
-            expected=framed.y[i].tolist(),
-            predicted=np.where(scored[i], pred[i], -1).tolist(),
-        ))
-    return heldout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,13 +310,13 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     target = cfg.train.target_accuracy
     if target is not None:  # a fixed validation set, apart from training and held-out data
-        _, validation = _fresh(cfg, "validation", cfg.eval.validation_sequences)
+        _, validation = fresh(cfg, "validation", cfg.eval.validation_sequences)
         validate = Predictor(model, cfg, sequences=cfg.eval.validation_sequences)
 
     def record(epoch: int, logs: dict[str, float]) -> None:
         history.append({"epoch": epoch, **logs})
         if target is not None and epoch % cfg.train.validate_every == 0:
-            correct, total = _accuracy(validate(validation.x)[0], validation.y)
+            correct, total = accuracy(validate(validation.x)[0], validation.y)
             history[-1]["validation_accuracy"] = correct / total
             if correct / total >= target:
                 raise _ReachedTarget
@@ -541,7 +344,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         except KeyboardInterrupt:  # the trained model is kept; only the score is missing
             interrupted = True
     result = RunResult(
-        engine=engine, backend=_backend(), epochs=cfg.train.epochs, epochs_completed=done,
+        engine=engine, backend=backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * rows_per_sequence(plan), train_seconds=seconds,
         history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=_peak_rss_mb(),
         reached_target=reached, **models.size(model),

@@ -59,6 +59,7 @@ CASES = {
 
 @needs_jax
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_jax_engine_makes_the_tensorflow_tutorial_loops_updates(case):
     """Same numpy-drawn initial weights, same batches and resets: the compiled JAX engine
     reproduces the tutorial's one-fit-per-sequence loop on TensorFlow, state included."""
@@ -85,6 +86,7 @@ def test_tutorial_engine_refuses_a_stateful_model_on_jax(tmp_path):
 
 
 @needs_jax
+@pytest.mark.slow
 def test_train_cli_on_jax_writes_the_backend(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "echo_cli", "train", "configs/lag1.yaml", "--set", "train.epochs=3",

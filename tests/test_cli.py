@@ -124,9 +124,9 @@ def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
 
 
 def test_train_default_run_directory_is_named_and_never_shared(tiny_overrides, monkeypatch):
-    import echo_cli.cli
+    from echo_cli import rundir
 
-    monkeypatch.setattr(echo_cli.cli, "_timestamp", lambda: "20261129-120000")
+    monkeypatch.setattr(rundir, "timestamp", lambda: "20261129-120000")
     sets = [arg for item in tiny_overrides for arg in ("--set", item)]
     first = invoke("train", ROOT / "configs/lag1.yaml", *sets)
     second = invoke("train", ROOT / "configs/lag1.yaml", *sets)  # the same second
@@ -154,13 +154,6 @@ def test_tutorial_engine_from_the_cli(tiny_overrides):
                     "--out", "r")
     assert result.exit_code == 0, result.output
     assert json.loads(Path("r/metrics.json").read_text())["engine"] == "tutorial"
-
-
-def test_long_history_is_cut_to_about_twenty_rows_with_the_last():
-    history = [{"epoch": i + 1, "loss": 1.0, "accuracy": 0.5} for i in range(2000)]
-    shown = report.sample_rows(len(history), 20)
-    assert 19 <= len(shown) <= 21 and shown[0] == 0 and shown[-1] == 1999
-    assert report.sample_rows(7, 20) == list(range(7))
 
 
 def test_ctrl_c_keeps_what_was_done(tiny_overrides, monkeypatch):
@@ -261,6 +254,7 @@ def test_results_rejects_damaged_run_files():
     assert_one_line_error(invoke("results", "bad"), "must hold a YAML mapping")
 
 
+@pytest.mark.slow
 def test_bench_measures_both_engines_in_one_run():
     result = invoke("bench", ROOT / "configs/lag1.yaml", "--epochs", "3", "--backends",
                     "tensorflow", "--out", "b/results.json")
@@ -272,7 +266,12 @@ def test_bench_measures_both_engines_in_one_run():
     assert tutorial["updates"] == fast["updates"] == 3 * 4
     assert fast["median_heldout_accuracy"] == tutorial["median_heldout_accuracy"]
     ratio = record["ratios"]["fast / tensorflow"]["speedup_vs_tutorial"]
-    assert ratio > 0 and tutorial["peak_rss_mb"][0] > 0 and fast["process_peak_rss_mb"][0] > 0
+    # the ratio is the two measured medians divided, as the table prints it
+    assert ratio == tutorial["median_train_seconds"] / fast["median_train_seconds"]
+    assert tutorial["train_seconds"] == [tutorial["median_train_seconds"]]
+    assert record["ratios"]["fast / tensorflow"]["rss_vs_tutorial"] == (
+        fast["peak_rss_mb"][0] / tutorial["peak_rss_mb"][0])
+    assert fast["process_peak_rss_mb"][0] >= fast["peak_rss_mb"][0] - 0.1  # rounded to 0.1 MB
     assert f"{ratio:.1f}× faster at equal updates" in " ".join(result.output.split())
 
 

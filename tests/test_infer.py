@@ -53,6 +53,7 @@ def stream_run(tmp_path_factory):
 
 # -------------------------------------------------------------------------------- predict
 
+@pytest.mark.slow
 def test_predict_echoes_your_own_integers(lag_run):
     values = [3, 17, 4, 11, 5, 9, 2, 16, 5, 3, 5, 8, 9]  # 13: not a multiple of the batch of 5
     result = runner.invoke(app, ["predict", str(lag_run), *map(str, values), "--json"])
@@ -68,6 +69,7 @@ def test_predict_echoes_your_own_integers(lag_run):
     assert sum(r["match"] for r in scored) >= 10  # the model learned: 11 predictions
 
 
+@pytest.mark.slow
 def test_predict_table(lag_run):
     result = runner.invoke(app, ["predict", str(lag_run), "1", "2", "3", "4", "5", "6"])
     assert result.exit_code == 0, result.output
@@ -84,10 +86,12 @@ def test_predict_table(lag_run):
         (["1", "2"], "give at least 3 integers"),
     ],
 )
+@pytest.mark.slow
 def test_predict_bad_input(lag_run, args, fragment):
     one_line_error(runner.invoke(app, ["predict", str(lag_run), *args]), fragment)
 
 
+@pytest.mark.slow
 def test_predict_bad_run_directories(tmp_path, lag_run):
     one_line_error(runner.invoke(app, ["predict", str(tmp_path / "nope"), "1", "2", "3"]),
                    "does not exist")
@@ -107,6 +111,7 @@ def run_stream(run_dir: Path, text: str) -> subprocess.CompletedProcess:
                           input=text, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_stream_prints_one_line_per_integer_and_matches_predict(stream_run):
     values = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
     out = run_stream(stream_run, "".join(f"{v}\n" for v in values))
@@ -118,6 +123,7 @@ def test_stream_prints_one_line_per_integer_and_matches_predict(stream_run):
     assert sum(int(line) == values[t - 1] for t, line in enumerate(lines) if t) >= 7
 
 
+@pytest.mark.slow
 def test_stream_skips_bad_lines_and_goes_on(stream_run):
     out = run_stream(stream_run, "3\n\nseven\n42\n4\n")
     assert out.returncode == 0, out.stderr
@@ -126,6 +132,7 @@ def test_stream_skips_bad_lines_and_goes_on(stream_run):
     assert "42 is outside 0 .. 9" in out.stderr
 
 
+@pytest.mark.slow
 def test_stream_scores_held_out_sequences_one_number_at_a_time(stream_run):
     result = runner.invoke(app, ["stream", str(stream_run), "--heldout", "50"])
     assert result.exit_code == 0, result.output
@@ -135,6 +142,7 @@ def test_stream_scores_held_out_sequences_one_number_at_a_time(stream_run):
     assert accuracy >= 0.8
 
 
+@pytest.mark.slow
 def test_stream_refuses_a_model_that_cannot_stream(lag_run):
     one_line_error(runner.invoke(app, ["stream", str(lag_run)]), "can't stream")
 
@@ -245,6 +253,7 @@ def test_embedding_model_takes_ids_and_masks_with_zero():
     assert out.shape == (6, 100)
 
 
+@pytest.mark.slow
 def test_ten_thousand_integers_train_under_two_gigabytes(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "echo_cli", "train", "configs/lag1.yaml", *sets(

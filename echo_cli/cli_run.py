@@ -1,0 +1,217 @@
+"""Commands for one run: train it, see its framing, predict with it, stream through it.
+
+    echo-cli train configs/lag1.yaml --set train.epochs=50
+    echo-cli check-data configs/lag1.yaml
+    echo-cli predict runs/lag1-<time> 3 1 4 1 5 9 2 6
+    seq 1 12 | echo-cli stream runs/stream-<time>
+
+Parse, call, print: the work is in experiment.py, data.py and infer.py.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+
+import typer
+
+from echo_cli.config import load_config, to_yaml
+from echo_cli.ui import SET_HELP, handled, new_console, print_warnings
+
+app = typer.Typer()
+
+
+class Engine(str, enum.Enum):
+    fast = "fast"
+    tutorial = "tutorial"
+
+
+@app.command()
+@handled
+def train(
+    config: Path = typer.Argument(..., help="YAML experiment config, e.g. configs/lag1.yaml."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory (new or empty). Default: runs/<name>-<timestamp>/."
+    ),
+    engine: Engine = typer.Option(
+        Engine.fast, "--engine",
+        help="fast: one fit over all sequences (default). tutorial: one fit per epoch, "
+             "as the tutorial does. Both make the same updates.",
+    ),
+) -> None:
+    """Train one experiment, score it on fresh held-out sequences, and save the run."""
+    from echo_cli import experiment, report, rundir
+
+    cfg, dataset = experiment.prepare(load_config(config, overrides=set_), engine=engine.value)
+    run_dir = rundir.create(out, cfg.name)
+    console = new_console()
+    console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "
+                  f"backend={cfg.train.backend}")
+    console.print(to_yaml(cfg).rstrip(), markup=False)
+    if dataset is not None:
+        console.print(experiment.describe_dataset(cfg, dataset), markup=False)
+    print_warnings(console, cfg)
+
+    with report.TrainProgress(console, cfg.train.epochs) as bar:
+        _, result, metrics = experiment.run(cfg, run_dir, engine=engine.value, dataset=dataset,
+                                            on_epoch=bar.update)
+    m = metrics.model_dump()
+    if result.history:
+        console.print(report.history_table(result.history))
+    console.print(report.cost_line(m))
+    if result.interrupted:
+        console.print(f"[yellow]interrupted[/] after {result.epochs_completed} of "
+                      f"{cfg.train.epochs} epochs; what was done so far is in {run_dir}/")
+        raise typer.Exit(130)
+    if cfg.train.target_accuracy is not None:
+        console.print(report.target_line(m))
+    examples = [vars(e) for e in result.heldout.examples]
+    if examples:
+        console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target,
+                                            width=console.width))
+    console.print(report.heldout_line(m))
+    console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json, "
+                  f"curves.png)")
+
+
+@app.command("check-data")
+@handled
+def check_data(
+    config: Path | None = typer.Argument(
+        None, help="YAML experiment config. Default: the built-in defaults (configs/lag1.yaml)."
+    ),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+) -> None:
+    """Show exactly how one seeded sequence is framed into samples X and targets y."""
+    from echo_cli import data, experiment, report
+    from echo_cli.report import MISS
+
+    cfg, dataset = experiment.prepare_data(load_config(config, overrides=set_))
+    plan = cfg.framing
+    console = new_console()
+    if dataset is None:
+        seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,
+                                       length=cfg.data.length, n_unique=cfg.data.n_unique)
+        origin = f"the first training sequence of seed {cfg.seed}"
+    else:
+        console.print(experiment.describe_dataset(cfg, dataset), markup=False)
+        seqs = dataset.train[:1]
+        origin = f"the first training sequence of {cfg.data.path}, as ids"
+    framed = data.frame(seqs, plan)
+    console.print(f"[bold]sequence[/] ({origin}), t = 0 .. {cfg.data.length - 1}:")
+    console.print(" ".join(str(v) for v in seqs[0]), markup=False)
+    if dataset is not None and dataset.vocabulary is not None:
+        console.print("values: " + " ".join(str(dataset.vocabulary[i]) for i in seqs[0]),
+                      markup=False)
+    stateful = cfg.model.stateful
+    console.print(report.framing_table(
+        t=framed.t.tolist(), x=framed.x[0].tolist(), y=framed.y[0].tolist(), lag=cfg.data.lag,
+        n_unique=cfg.data.n_unique,
+        state_from=data.state_sources(plan, stateful=True) if stateful else None,
+        batch_size=plan.batch_size,
+    ))
+    rows, steps = data.rows_per_sequence(plan), data.timesteps(plan)
+    shape = (f"({rows}, {steps}, {cfg.data.n_unique}) one-hot"
+             if cfg.model.encoding == "onehot" else f"({rows}, {steps}) ids for an embedding")
+    console.print(f"{rows} samples per sequence, x: {shape}, in {rows // plan.batch_size} "
+                  f"batches of {plan.batch_size}")
+    if (framed.x < 0).any():
+        console.print(f"{MISS} marks a step before the sequence starts: an all-zero one-hot row"
+                      + (", hidden from the LSTM by a Masking layer" if cfg.data.missing == "mask"
+                         else ""))
+    for t, reason in data.dropped_rows(plan):
+        console.print(f"dropped t={t}: {reason}")
+    if cfg.data.target == "sequence":
+        unscored = int((framed.y[0] < 0).sum())
+        console.print(f"{unscored} target positions per sequence are unscored (shown as -): "
+                      f"their X(p-{cfg.data.lag}) is before the window or the sequence")
+    if stateful:
+        source = ("the row before" if plan.batch_size == 1 else
+                  f"the row {plan.batch_size} earlier, not the row before")
+        console.print(
+            f"stateful: Keras carries state from sample i of one batch to sample i of the next, "
+            f"so each row starts from the state of {source}; the state is reset to zeros at the "
+            f"start of every sequence"
+        )
+    print_warnings(console, cfg)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+@handled
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `echo-cli train`."),
+    values: list[str] = typer.Argument(..., help="The input sequence, e.g. 3 1 4 1 5 9 2 6.",
+                                       metavar="INT..."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON, for scripts."),
+) -> None:
+    """Predict X(t-lag) from your own integers with a trained run, framed as in training."""
+    import json
+
+    from echo_cli import report
+    from echo_cli.infer import load_run, predict_rows
+
+    run = load_run(run_dir)
+    rows = predict_rows(run, run.encode(values))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    console = new_console()
+    console.print(report.predict_table(rows, lag=run.cfg.data.lag))
+    scored = [r for r in rows if r["match"] is not None]
+    if scored:
+        right = sum(r["match"] for r in scored)
+        console.print(f"{right} of {len(scored)} predictions match; chance is "
+                      f"{run.cfg.chance_accuracy:.3g} per prediction")
+
+
+@app.command()
+@handled
+def stream(
+    run_dir: Path = typer.Argument(..., help="A run trained on whole sequences, e.g. from "
+                                             "configs/stream.yaml."),
+    heldout: int | None = typer.Option(
+        None, "--heldout", min=1,
+        help="Instead of reading stdin, stream N fresh held-out sequences one number at a time "
+             "and print the echo accuracy.",
+    ),
+) -> None:
+    """Echo X(t-lag) as integers arrive on stdin, one per line, keeping the LSTM state.
+
+    From a pipe it prints exactly one line per input integer: the echo, or - while none
+    exists yet. Bad lines get a message on stderr and the stream goes on.
+    """
+    from echo_cli.infer import RunError, Streamer, load_run, stream_accuracy
+
+    run = load_run(run_dir)
+    streamer = Streamer(run)
+    if heldout is not None:
+        from echo_cli import report
+
+        new_console().print(report.stream_line(stream_accuracy(run, sequences=heldout),
+                                            lag=run.cfg.data.lag))
+        return
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"type integers from 0 to {run.cfg.data.n_unique - 1}, one per line; each reply "
+              f"is the echo of the number {run.cfg.data.lag} back. Ctrl-D ends.",
+              file=sys.stderr)
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and line == "":
+            break
+        token = line.strip()
+        if not token:
+            print("skipped a blank line; give one integer per line", file=sys.stderr)
+            continue
+        try:
+            (value,) = run.encode([token])
+        except RunError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        echo = streamer.push(value)
+        print("-" if echo is None else run.decode(echo[0]), flush=True)

@@ -1,0 +1,244 @@
+"""Commands for many runs: tabulate them, sweep a grid, compare them, benchmark the engines.
+
+    echo-cli results runs/a runs/b --out results
+    echo-cli sweep configs/lag1.yaml --grid model.kind=lstm,mlp --seeds 3
+    echo-cli compare runs/sweep-lag1-<time> --plot acc.png
+    echo-cli bench configs/lag1.yaml
+
+Parse, call, print: the work is in compare.py, sweep.py, executors.py and bench.py.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+
+import typer
+
+from echo_cli.config import load_config
+from echo_cli.errors import EchoError
+from echo_cli.ui import SET_HELP, handled, new_console
+
+app = typer.Typer()
+
+
+class Executor(str, enum.Enum):
+    local = "local"
+    ray = "ray"
+
+
+@app.command()
+@handled
+def results(
+    runs: list[Path] = typer.Argument(..., help="Run directories, in the order to list them."),
+    out: Path = typer.Option(Path("results"), "--out",
+                             help="Directory for results.md and results.csv."),
+) -> None:
+    """Tabulate finished runs from their config.yaml and metrics.json (no number typed)."""
+    from echo_cli import tables
+    from echo_cli.compare import result_rows, write_results
+
+    rows = result_rows(runs)
+    console = new_console()
+    console.print(tables.results_table(rows))
+    try:
+        write_results(rows, out, sources=[str(run) for run in runs])
+    except OSError as err:
+        raise EchoError(f"cannot write to --out {out}: {err.strerror}") from None
+    console.print(f"saved {out / 'results.md'} and {out / 'results.csv'}")
+
+
+@app.command()
+@handled
+def sweep(
+    config: Path = typer.Argument(..., help="The base YAML config every run starts from."),
+    grid: list[str] = typer.Option(
+        [], "--grid", metavar="KEY=V1,V2,...",
+        help="A key and the values to try, e.g. --grid data.lag=1,2,4. Repeatable: the sweep "
+             "runs the cartesian product. Keys joined by + move together: "
+             "--grid data.lag+data.window=1:5,2:6.",
+    ),
+    seeds: int = typer.Option(1, "--seeds", min=1,
+                              help="Seeds per grid point: seed, seed+1, ... from the config."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every run.",
+                                   metavar="KEY=VALUE"),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Runs at once. Default: the number of cores."),
+    executor: Executor = typer.Option(Executor.local, "--executor",
+                                      help="local: worker processes here. ray: Ray tasks."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="With --executor ray: the cluster, e.g. "
+                                            "ray://head:10001. Default: a local Ray instance."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Sweep directory. Default: runs/sweep-<name>-<time>/. "
+                                         "The same command with the same --out resumes it."),
+) -> None:
+    """Train every combination of the grid values (times the seeds) and summarize them."""
+    from echo_cli import executors, report, rundir, tables
+    from echo_cli import sweep as sweeps
+
+    cfg = load_config(config, overrides=set_)
+    parsed = sweeps.parse_grid(grid, required=True)
+    out = out or rundir.RUNS / f"sweep-{cfg.name}-{rundir.timestamp()}"
+    job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
+                       base_overrides=list(set_), resolved=cfg.model_dump())
+    records = job.prepare()
+    sweeps.reject_invalid(job, records)
+    console = new_console()
+    skipped = sum(r.status == "done" for r in records)
+    console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
+                  f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} seeds)"
+                  f"{f', {skipped} already done' if skipped else ''} -> {out}/")
+    title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
+    finished = False
+    try:
+        with report.SweepProgress(console, len(records)) as bar:
+            finished = executors.run(job, records, executor=executor.value, address=address,
+                                     workers=workers or os.cpu_count() or 1,
+                                     on_update=lambda rs: bar.update([r.status for r in rs]))
+    finally:
+        job.release()
+        summary, plotted = job.write_results(records, title=title)
+    console.print(tables.sweep_summary_table(summary, job.keys, title=title))
+    for r in records:
+        if r.status == "failed":
+            console.print(f"[red]failed[/] {r.point.name}: {r.error}")
+    console.print(f"saved {out}/ (results.csv, summary.md{', sweep.png' if plotted else ''}, "
+                  f"runs/)")
+    if not finished:
+        not_run = sum(r.status == "not run" for r in records)
+        console.print(f"[yellow]interrupted[/]: {not_run} runs not run; resume with the same "
+                      f"command and --out {out}")
+        raise typer.Exit(130)
+
+
+@app.command()
+@handled
+def compare(
+    paths: list[Path] = typer.Argument(..., help="Run directories and/or sweep directories."),
+    plot: Path | None = typer.Option(
+        None, "--plot",
+        help="Draw held-out accuracy against the first differing key, one line per value of "
+             "the second, with 95% intervals, to this PNG file.",
+    ),
+) -> None:
+    """Put runs side by side: only the config keys that differ, then the metrics."""
+    from echo_cli import plots, tables
+    from echo_cli.compare import collect, differing_keys, plot_axes, plot_points
+
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise EchoError(f"--plot writes a PNG file, so its name ends in .png, got {plot}")
+    runs = collect(paths)
+    keys = differing_keys(runs)
+    swept = plot_axes(runs, keys)
+    console = new_console()
+    console.print(tables.compare_table(runs, keys))
+    if plot is None:
+        return
+    if not swept:
+        raise EchoError("--plot needs runs whose configs differ in at least one key besides "
+                        "name, description and seed")
+    if len(swept) > 2:
+        raise EchoError(f"--plot draws one key against another, but these runs differ in "
+                        f"{len(swept)}: {', '.join(swept)}; compare fewer runs")
+    try:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plots.plot_sweep(plot_points(runs, swept), plot, x_key=swept[0],
+                         line_key=swept[1] if len(swept) > 1 else None,
+                         chance=min(r["metrics"]["chance_accuracy"] for r in runs),
+                         title=f"held-out accuracy by {' and '.join(swept)}")
+    except OSError as err:
+        raise EchoError(f"cannot write --plot {plot}: {err.strerror}") from None
+    console.print(f"saved {plot}")
+
+
+def _writable(out: Path) -> None:
+    """Check, before a long benchmark, that its results file can be written."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EchoError(f"cannot write --out {out}: {err.strerror}") from None
+    if out.is_dir():
+        raise EchoError(f"--out {out} is a directory; give a file name such as "
+                        f"bench/results.json")
+
+
+@app.command()
+@handled
+def bench(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), help="The config to time."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1,
+                                      help="Train this many epochs instead of the config's."),
+    repeat: int = typer.Option(1, "--repeat", min=1,
+                               help="Runs per engine; the table shows the median and range."),
+    backends: str = typer.Option(
+        "tensorflow,jax", "--backends",
+        help="Comma-separated Keras backends for the fast engine; the tutorial engine always "
+             "runs on tensorflow. A backend that is not installed is skipped with a note.",
+    ),
+    out: Path = typer.Option(Path("bench/results.json"), "--out",
+                             help="Where to write the figures as JSON."),
+) -> None:
+    """Time the tutorial engine against the fast engine on the same updates, in one run."""
+    from echo_cli import bench as benchmark
+    from echo_cli import tables
+    from echo_cli.files import write_json
+
+    cfg = load_config(config, overrides=[f"train.epochs={epochs}"] if epochs else [])
+    _writable(out)
+    console = new_console()
+    usable, notes = benchmark.usable_backends(backends)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[bold]echo-cli bench[/] {config}: {cfg.train.epochs} epochs, "
+                  f"{repeat} run(s) per engine, backends {', '.join(usable)}")
+    with console.status("benchmarking") as status:
+        results = benchmark.run_bench(config, backends=usable, epochs=epochs, repeat=repeat,
+                                      progress=lambda text: status.update(text))
+    record = benchmark.record(config, results, epochs=cfg.train.epochs, repeat=repeat)
+    console.print(tables.bench_table(record))
+    for m in results:
+        if m.error:
+            console.print(f"[red]{m.label}[/]: a run failed ({m.error}); "
+                          f"{len(m.train_seconds)} of {repeat} runs are in the table")
+    for label, ratio in record["ratios"].items():
+        console.print(
+            f"{label} vs {record['reference']}: [bold]{ratio['speedup_vs_tutorial']:.1f}× "
+            f"faster[/] at equal updates, peak RSS {ratio['rss_vs_tutorial']:.2f}×, held-out "
+            f"accuracy {ratio['accuracy_points_vs_tutorial']:+.2f} points"
+        )
+    write_json(out, record)
+    console.print(f"saved {out}")
+
+
+@app.command("bench-vocab")
+@handled
+def bench_vocab(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), help="The config to time."),
+    sizes: str = typer.Option("100,1000,10000", "--sizes",
+                              help="Comma-separated values of data.n_unique."),
+    epochs: int = typer.Option(300, "--epochs", min=1, help="Epochs per run."),
+    sequences: int = typer.Option(200, "--sequences", min=1,
+                                  help="Held-out sequences per run."),
+    backend: str = typer.Option("tensorflow", "--backend", help="Keras backend."),
+    out: Path = typer.Option(Path("bench/vocab.json"), "--out",
+                             help="Where to write the figures as JSON."),
+) -> None:
+    """Peak memory and seconds of one-hot against embedding inputs as n_unique grows."""
+    from echo_cli import bench as benchmark
+    from echo_cli import tables
+    from echo_cli.files import write_json
+
+    load_config(config)
+    _writable(out)
+    values = benchmark.parse_sizes(sizes)
+    benchmark.check_backend(backend)
+    console = new_console()
+    with console.status("benchmarking") as status:
+        record = benchmark.run_vocab_bench(config, sizes=values, backend=backend, epochs=epochs,
+                                           sequences=sequences,
+                                           progress=lambda text: status.update(text))
+    console.print(tables.vocab_table(record))
+    write_json(out, record)
+    console.print(f"saved {out}")

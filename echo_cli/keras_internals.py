@@ -1,0 +1,204 @@
+"""Everything that leans on Keras beyond its documented API, in one place.
+
+Keras 3 leaves a stateful RNN layer's state variables untracked, so its JAX `fit` and
+`predict` (pure functions of the tracked variables) silently restart every batch from the old
+state. echo-cli carries that state itself, through a stateless forward pass:
+
+    forward = stateless_forward(model)
+    y, states, non_trainable = forward(trainable, non_trainable, states, x, training=False)
+    engine = JaxEngine(model, sample=(x, y, w)); losses, hits = engine.run_chunk(xs, ys, ws)
+
+`INTERNALS` names each attribute this relies on that Keras does not document;
+`missing_internals()` says, in one line each, which of them a Keras release no longer has.
+Keras is imported inside the functions, so importing this module is free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from echo_cli.errors import EchoError
+
+
+class KerasChangedError(EchoError, RuntimeError):
+    """This Keras lacks an internal that the JAX engine needs."""
+
+# (owner, attribute, what echo-cli uses it for). Only `_symbolic_build` is private by name; the
+# others are public but undocumented, and the JAX engine would break the same way without them.
+INTERNALS: tuple[tuple[str, str, str], ...] = (
+    ("keras.Model", "_symbolic_build",
+     "builds the compiled loss and metrics before the first stateless train step"),
+    ("keras.Model", "stateless_compute_loss", "the loss of one batch inside the compiled step"),
+    ("keras.optimizers.Optimizer", "stateless_apply", "one Adam update inside the compiled step"),
+    ("keras.StatelessScope", "get_current_value",
+     "reads the RNN state a stateless forward pass leaves behind"),
+    ("keras.layers.RNN", "states", "the state variables of a stateful recurrent layer"),
+)
+
+
+def _owner(dotted: str) -> Any:
+    import keras
+
+    obj: Any = keras
+    for part in dotted.split(".")[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def missing_internals() -> list[str]:
+    """One message per internal this Keras lacks; empty when the JAX engine can run."""
+    import keras
+
+    problems = []
+    for owner, name, why in INTERNALS:
+        cls = _owner(owner)
+        present = hasattr(cls, name) or (name == "states" and _rnn_has_states())
+        if not present:
+            problems.append(f"Keras {keras.__version__} changed `{owner}.{name}`; echo-cli's JAX "
+                            f"engine needs it ({why}); use keras 3.10-3.15 or "
+                            f"train.backend: tensorflow")
+    return problems
+
+
+def _rnn_has_states() -> bool:
+    """RNN.states is an instance attribute: look for it on a built stateful layer."""
+    import keras
+
+    layer = keras.layers.SimpleRNN(1, stateful=True)
+    layer.build((1, 1, 1))
+    return getattr(layer, "states", None) is not None
+
+
+def stateful_layers(model) -> list:
+    return [layer for layer in model.layers if getattr(layer, "stateful", False)]
+
+
+def rnn_state_variables(model) -> list:
+    """The state variables of stateful layers, which Keras leaves untracked: they are not in
+    model.non_trainable_variables, and its JAX train and predict functions drop their updates."""
+    return [v for layer in stateful_layers(model) for v in layer.states]
+
+
+def stateless_forward(model):
+    """A pure forward pass that carries stateful layers' state explicitly (for JAX).
+
+    Returns:
+        forward(trainable, non_trainable, rnn_states, x, training) ->
+        (y_pred, new_rnn_states, new_non_trainable), values in the order of the model's lists.
+    """
+    import keras
+
+    states = rnn_state_variables(model)
+
+    def forward(trainable, non_trainable, rnn_states, x, training):
+        mapping = [*zip(model.trainable_variables, trainable, strict=True),
+                   *zip(model.non_trainable_variables, non_trainable, strict=True),
+                   *zip(states, rnn_states, strict=True)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            y_pred = model(x, training=training)
+        return (y_pred, [scope.get_current_value(v) for v in states],
+                [scope.get_current_value(v) for v in model.non_trainable_variables])
+
+    return forward
+
+
+class JaxEngine:
+    """Keras's own training step (stateless forward, `stateless_compute_loss`,
+    `optimizer.stateless_apply`), run by `jax.lax.scan` over the batches of a sequence and
+    again over the sequences of a chunk, as one compiled program.
+
+    The RNN state is carried from batch to batch and zeroed at the start of every sequence,
+    with no gradient through it (Keras stops gradients at batch boundaries too). The model's
+    variables hold the weights between chunks, so callers (validation, Ctrl-C) see them.
+    """
+
+    def __init__(self, model, *, sample: tuple[np.ndarray, np.ndarray, np.ndarray]):
+        """model: compiled. sample: one batch (x, y, w), to build the loss and metrics."""
+        import jax
+        import jax.numpy as jnp
+
+        problems = missing_internals()
+        if problems:
+            raise KerasChangedError(problems[0])
+        model._symbolic_build(data_batch=sample)  # what fit does first
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        self.model = model
+        forward = stateless_forward(model)
+        zero_states = [jnp.zeros(v.shape, v.dtype) for v in rnn_state_variables(model)]
+        metrics = [v.value for v in model.metrics_variables]
+
+        def loss_fn(trainable, non_trainable, states, xb, yb, wb):
+            y_pred, states, non_trainable = forward(trainable, non_trainable, states, xb, True)
+            loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=xb,
+                                                   y=yb, y_pred=y_pred, sample_weight=wb,
+                                                   training=True)
+            return loss, (y_pred, states, non_trainable)
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def one_batch(carry, data):
+            trainable, non_trainable, optimizer, states = carry
+            xb, yb, wb = data
+            (loss, (y_pred, states, non_trainable)), grads = grad_fn(
+                trainable, non_trainable, jax.lax.stop_gradient(states), xb, yb, wb)
+            trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
+            hits = jnp.sum(wb * (jnp.argmax(y_pred, axis=-1) == yb))
+            return (trainable, non_trainable, optimizer, states), (loss, hits)
+
+        def one_sequence(carry, data):
+            (*carry, _), (losses, hits) = jax.lax.scan(one_batch, (*carry, zero_states), data)
+            return tuple(carry), (jnp.mean(losses), jnp.sum(hits))
+
+        @jax.jit
+        def run(carry, xs, ys, ws):
+            return jax.lax.scan(one_sequence, carry, (xs, ys, ws))
+
+        self._run = run
+        self._groups = (model.trainable_variables, model.non_trainable_variables,
+                        model.optimizer.variables)
+
+    def run_chunk(self, xs: np.ndarray, ys: np.ndarray,
+                  ws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Train on a chunk of sequences, each (sequences, batches, batch, ...).
+
+        Returns:
+            (mean loss, correct predictions) per sequence, as numpy arrays.
+        """
+        # Read the variables afresh: Keras's own predict may have replaced their buffers.
+        carry = tuple([v.value for v in group] for group in self._groups)
+        carry, (losses, hits) = self._run(carry, xs, ys, ws)
+        for group, values in zip(self._groups, carry, strict=True):
+            for variable, value in zip(group, values, strict=True):
+                variable.assign(value)
+        return np.asarray(losses), np.asarray(hits)
+
+
+def jax_stateful_steps(runner):
+    """A jitted scan of a stateful model over consecutive batches from a zero state, carrying
+    the state explicitly (Keras's own JAX predict drops it between batches).
+
+    Returns:
+        run(steps) -> outputs stacked per step, with the runner's current weights.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    forward = stateless_forward(runner)
+    zero_states = [jnp.zeros(v.shape, v.dtype) for v in rnn_state_variables(runner)]
+
+    @jax.jit
+    def scan(trainable, non_trainable, steps):
+        def step(states, xb):
+            y_pred, states, _ = forward(trainable, non_trainable, states, xb, False)
+            return states, y_pred
+
+        return jax.lax.scan(step, zero_states, steps)[1]
+
+    def run(steps: np.ndarray) -> np.ndarray:
+        return np.asarray(scan([v.value for v in runner.trainable_variables],
+                               [v.value for v in runner.non_trainable_variables], steps))
+
+    return run

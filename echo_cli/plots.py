@@ -1,0 +1,75 @@
+"""Plots from plain numbers: a run's curves.png and the accuracy-by-setting chart of sweeps and
+compare. matplotlib is imported only when a plot is drawn (Agg, no screen needed).
+
+    plot_curves(history, Path("runs/x/curves.png"), chance=0.01, title="lag1")
+
+This module imports no TensorFlow and nothing from echo_cli.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history: list[dict[str, float]], path: Path, *, chance: float,
+                title: str) -> None:
+    """curves.png: training loss and accuracy per epoch, with chance drawn as a line."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8)
+    ax_loss.set(xlabel="epoch (one sequence each)", ylabel="training loss", title="loss")
+    ax_acc.plot(epochs, [r["accuracy"] for r in history], linewidth=0.8, label="training")
+    checks = [r for r in history if "validation_accuracy" in r]
+    if checks:
+        ax_acc.plot([r["epoch"] for r in checks], [r["validation_accuracy"] for r in checks],
+                    "o-", markersize=3, label="validation")
+    ax_acc.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
+    ax_acc.set(xlabel="epoch (one sequence each)", ylabel="accuracy", ylim=(-0.02, 1.02),
+               title="accuracy")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key: str | None,
+               chance: float, title: str) -> None:
+    """Held-out accuracy against x_key, one line per value of line_key, intervals as error bars.
+
+    points: dicts with x_key (and line_key), accuracy, ci95_low, ci95_high.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for p in points:
+        groups.setdefault(p.get(line_key) if line_key else None, []).append(p)
+    xs = list(dict.fromkeys(p[x_key] for p in points))  # grid order for names
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        xs.sort()
+    for label, group in groups.items():
+        group = sorted(group, key=lambda p: xs.index(p[x_key]))
+        at = [xs.index(p[x_key]) for p in group]
+        acc = [p["accuracy"] for p in group]
+        err = [[a - p["ci95_low"] for a, p in zip(acc, group, strict=True)],
+               [p["ci95_high"] - a for a, p in zip(acc, group, strict=True)]]
+        ax.errorbar(at, acc, yerr=err, marker="o", capsize=3,
+                    label=f"{line_key}={label}" if line_key else None)
+    ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set(xlabel=x_key, ylabel="held-out accuracy (95% CI)", ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

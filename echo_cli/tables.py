@@ -1,0 +1,219 @@
+"""Tables of many runs, from plain dicts: results, sweep summaries, compare and benchmarks,
+for the console (rich) and for Markdown files.
+
+    console.print(results_table(rows))
+    text = sweep_markdown(summary, ["model.kind"], title="kinds")
+
+This module imports no TensorFlow and nothing from echo_cli: callers hand it plain data.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table; a | inside a cell becomes / so it can't split the row."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# results tables, built only from run directories
+
+RESULT_COLUMNS = ["name", "what it tests", "key settings", "held-out accuracy (95% CI)",
+                  "chance", "scored targets", "epochs", "updates", "samples to target",
+                  "train seconds"]
+
+
+def key_settings(cfg: dict[str, Any]) -> str:
+    d, m, t = cfg["data"], cfg["model"], cfg["train"]
+    parts = [f"lag {d['lag']}"]
+    parts.append("full context" if d["context"] == "full" else f"window {d['window']}")
+    if d["missing"] != "drop":
+        parts.append(f"missing: {d['missing']}")
+    if d["target"] == "sequence":
+        parts.append("sequence target")
+    parts.append(f"{m.get('kind', 'lstm').upper()}({m['units']})")
+    parts.append(f"{'stateful' if m['stateful'] else 'stateless'}, batch {t['batch_size']}")
+    if t["learning_rate"] != 0.001:
+        parts.append(f"lr {t['learning_rate']:g}")
+    if t.get("target_accuracy") is not None:
+        parts.append(f"stop at {t['target_accuracy']:g} validation")
+    return ", ".join(parts)
+
+
+def result_row(cfg: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """One results-table row from a run's config.yaml and metrics.json."""
+    acc = metrics.get("heldout_accuracy")
+    shown = "interrupted" if acc is None else (
+        f"{acc:.4f} ({metrics['ci95_low']:.4f}-{metrics['ci95_high']:.4f})"
+    )
+    if metrics.get("heldout_exact_match") is not None:
+        shown += f"; exact match {metrics['heldout_exact_match']:.4f}"
+    return {
+        "name": metrics["name"],
+        "what it tests": cfg.get("description", ""),
+        "key settings": key_settings(cfg),
+        "held-out accuracy (95% CI)": shown,
+        "chance": f"{metrics['chance_accuracy']:.4g}",
+        "scored targets": metrics.get("heldout_targets"),
+        "epochs": metrics["epochs_completed"],
+        "updates": metrics["updates"],
+        "samples to target": _to_target(metrics),
+        "train seconds": f"{metrics['train_seconds']:.1f}",
+        # unformatted, for the CSV
+        "heldout_accuracy": acc,
+        "ci95_low": metrics.get("ci95_low"),
+        "ci95_high": metrics.get("ci95_high"),
+        "backend": metrics.get("backend"),
+        "engine": metrics.get("engine"),
+    }
+
+
+def _to_target(metrics: dict[str, Any]) -> str:
+    if metrics.get("target_accuracy") is None:
+        return ""
+    if metrics.get("samples_to_target") is None:
+        return f"not reached ({metrics['target_accuracy']:g})"
+    return f"{metrics['samples_to_target']} (to {metrics['target_accuracy']:g})"
+
+
+def results_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="results (from each run's metrics.json)", show_lines=True)
+    for name in RESULT_COLUMNS:
+        table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
+    for row in rows:
+        table.add_row(*[Text(str(row[c])) for c in RESULT_COLUMNS])
+    return table
+
+
+def results_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
+    """results.md: the results table, then the run directories it was read from."""
+    return ("<!-- written by `echo-cli results`; every number comes from a run's metrics.json -->\n"
+            + markdown_table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
+            + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n")
+
+
+def results_csv_fields(rows: list[dict[str, Any]]) -> list[str]:
+    """results.csv holds every row key but the formatted accuracy cell."""
+    return [c for c in rows[0] if c != "held-out accuracy (95% CI)"] if rows else []
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps: one header list for the console table and summary.md
+
+def sweep_columns(keys: list[str]) -> list[str]:
+    """The summary's header: the swept keys, then runs done, accuracy (mean ± std over seeds;
+    pooled over all held-out targets), chance, parameters, mean train seconds and mean samples
+    to the target (with how many runs reached it)."""
+    return [*keys, "runs", "accuracy mean ± std", "pooled (95% CI)", "chance", "params",
+            "train s", "samples to target"]
+
+
+def _num(x: Any, fmt: str) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def sweep_cells(s: dict[str, Any], keys: list[str]) -> list[str]:
+    """One summary row (from sweep.summarize) as the cells of sweep_columns(keys)."""
+    to_target = ("-" if s["mean_samples_to_target"] is None
+                 else f"{s['mean_samples_to_target']:.0f} ({s['reached_target']})")
+    return [*[str(s[k]) for k in keys], s["runs"],
+            f"{_num(s['mean_accuracy'], '.4f')} ± {_num(s['std_accuracy'], '.4f')}",
+            f"{_num(s['accuracy'], '.4f')} ({_num(s['ci95_low'], '.4f')}-"
+            f"{_num(s['ci95_high'], '.4f')})",
+            _num(s["chance"], ".4g"), _num(s["parameters"], ","),
+            _num(s["mean_train_seconds"], ".1f"), to_target]
+
+
+def sweep_markdown(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> str:
+    """summary.md: the sweep's title and its summary table."""
+    return (f"# {title}\n\n<!-- written by `echo-cli sweep` from its runs' metrics.json -->\n\n"
+            + markdown_table(sweep_columns(keys), [sweep_cells(s, keys) for s in summary]))
+
+
+def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> Table:
+    table = Table(title=title)
+    for name in sweep_columns(keys):
+        table.add_column(name, justify="right")
+    for s in summary:
+        table.add_row(*[Text(cell) for cell in sweep_cells(s, keys)])
+    return table
+
+
+def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
+    """Runs side by side: the config keys that differ, then the metrics."""
+    table = Table(title=f"{len(runs)} runs: the config keys that differ, then the metrics")
+    table.add_column("run", justify="left")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name in ("held-out (95% CI)", "chance", "params", "mult-adds", "train s", "updates",
+                 "samples to target"):
+        table.add_column(name, justify="right")
+    for run in runs:
+        c, m = run["config"], run["metrics"]
+        table.add_row(
+            Text(Path(run["path"]).name),
+            *[Text(str(c.get(k))) for k in keys],
+            f"{m['heldout_accuracy']:.4f} ({m['ci95_low']:.4f}-{m['ci95_high']:.4f})",
+            f"{m['chance_accuracy']:.4g}",
+            f"{m['parameters']:,}" if "parameters" in m else "-",
+            f"{m['multiply_adds_per_sample']:,}" if "multiply_adds_per_sample" in m else "-",
+            f"{m['train_seconds']:.1f}",
+            str(m["updates"]),
+            _to_target(m) or "-",
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmarks
+
+def bench_table(record: dict[str, Any]) -> Table:
+    """One row per engine and backend: seconds, updates, rate, accuracy, memory, ratio."""
+    table = Table(title=f"benchmark: {record['config']} on {record['machine']}")
+    for name in ("engine / backend", "train s (median)", "range", "updates", "updates/s",
+                 "held-out acc", "peak RSS MB", "speed-up"):
+        table.add_column(name, justify="left" if name == "engine / backend" else "right")
+    ratios = record["ratios"]
+    for m in record["measurements"]:
+        label = f"{m['engine']} / {m['backend']}"
+        if not m["train_seconds"]:
+            table.add_row(label, "failed", m["error"] or "", "", "", "", "", "")
+            continue
+        speed = ratios.get(label, {}).get("speedup_vs_tutorial")
+        table.add_row(
+            label,
+            f"{m['median_train_seconds']:.2f}",
+            f"{min(m['train_seconds']):.2f}-{max(m['train_seconds']):.2f}",
+            str(m["updates"]),
+            f"{m['updates_per_second']:.0f}",
+            f"{m['median_heldout_accuracy']:.4f}",
+            f"{m['median_peak_rss_mb']:.0f}",
+            "1.0× (reference)" if label == record["reference"] else
+            (f"{speed:.1f}×" if speed else ""),
+        )
+    return table
+
+
+def vocab_table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"one-hot vs embedding: {record['config']}, {record['epochs']} epochs, "
+                        f"{record['backend']}, on {record['machine']}")
+    for name in ("n_unique", "encoding", "train s", "peak RSS MB (train+eval)",
+                 "peak RSS MB (process)", "held-out acc", "chance"):
+        table.add_column(name, justify="right")
+    for r in record["rows"]:
+        if "error" in r:
+            table.add_row(str(r["n_unique"]), r["encoding"], "failed", r["error"], "", "", "")
+            continue
+        table.add_row(str(r["n_unique"]), r["encoding"], f"{r['train_seconds']:.1f}",
+                      f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
+                      f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
+    return table

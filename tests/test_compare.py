@@ -1,0 +1,96 @@
+"""compare: runs side by side, the keys that differ, pooled points and the plot."""
+
+from pathlib import Path
+
+import pytest
+from conftest import TINY, sets
+from typer.testing import CliRunner
+
+from echo_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_compare_shows_only_the_keys_that_differ_and_plots(tmp_path):
+    out = tmp_path / "sw"
+    result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), "--grid",
+                                 "data.lag=0,1", "--grid", "model.units=2,4", *sets(TINY),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(out), "--plot", str(tmp_path / "c.png")],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "run" in line and "┃" in line)
+    assert "data.lag" in header and "model.units" in header
+    assert "data.window" not in header and "train.epochs" not in header
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    missing = runner.invoke(app, ["compare", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "neither a run directory" in missing.stderr
+    not_png = runner.invoke(app, ["compare", str(out), "--plot", str(tmp_path / "c.md")])
+    assert not_png.exit_code == 2 and "ends in .png" in not_png.stderr
+    broken = next((out / "runs").iterdir())
+    (broken / "metrics.json").write_text("{not json")
+    damaged = runner.invoke(app, ["compare", str(out)])
+    assert damaged.exit_code == 2 and "has damaged files" in damaged.stderr
+
+
+def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
+    from echo_cli.compare import plot_axes, plot_points
+
+    runs = [{"config": {"name": f"r{i}", "description": "x" * i, "model.kind": kind,
+                        "data.lag": lag, "data.window": lag + 4, "seed": seed},
+             "metrics": {"heldout_correct": c, "heldout_targets": 10}}
+            for i, (kind, lag, seed, c) in enumerate([("lstm", 1, 1, 9), ("lstm", 1, 2, 7),
+                                                       ("mlp", 8, 1, 10), ("mlp", 8, 2, 10),
+                                                       ("lstm", 8, 1, 1), ("mlp", 1, 1, 5)])]
+    keys = ["name", "description", "data.lag", "data.window", "model.kind", "seed"]
+    assert plot_axes(runs, keys) == ["data.lag", "model.kind"]
+    points = {(p["data.lag"], p["model.kind"]): p["accuracy"] for p in plot_points(
+        runs, ["data.lag", "model.kind"])}
+    assert points == {(1, "lstm"): 0.8, (8, "mlp"): 1.0, (8, "lstm"): 0.1, (1, "mlp"): 0.5}
+
+
+# -------------------------------------------------------------------------------- on fake runs
+
+def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
+    from conftest import METRICS, fake_run
+
+    from echo_cli.compare import collect, differing_keys, plot_axes, plot_points
+
+    a = fake_run(tmp_path / "a", overrides=["data.lag=2", "data.window=6"])
+    sweep = tmp_path / "sweep"
+    fake_run(sweep / "runs" / "x", {**METRICS, "heldout_correct": 54}, overrides=["seed=2"])
+    fake_run(sweep / "runs" / "y", {**METRICS, "interrupted": True, "heldout_accuracy": None})
+    runs = collect([a, sweep])
+    assert [Path(r["path"]).name for r in runs] == ["a", "x"]
+    assert differing_keys(runs) == ["seed", "data.lag", "data.window"]
+    assert plot_axes(runs, differing_keys(runs)) == ["data.lag"]
+    points = plot_points(runs, ["data.lag"])
+    assert [(p["data.lag"], p["accuracy"]) for p in points] == [(2, 0.25), (1, 0.5)]
+
+
+def test_compare_names_a_damaged_run_in_one_line(tmp_path):
+    from conftest import METRICS, fake_run
+
+    run = fake_run(tmp_path / "r", {**METRICS, "heldout_targets": "many"})
+    result = runner.invoke(app, ["compare", str(run)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"{run} has damaged files (heldout_targets: input should be" in result.stderr
+
+
+def test_results_rows_and_files_come_from_the_runs(tmp_path):
+    from conftest import METRICS, fake_run
+
+    from echo_cli.compare import result_rows, write_results
+
+    run = fake_run(tmp_path / "r", {**METRICS, "heldout_accuracy": 0.5},
+                   overrides=["description=a test", "data.lag=2", "data.window=6"])
+    rows = result_rows([run])
+    assert rows[0]["heldout_accuracy"] == 0.5 and rows[0]["key settings"].startswith("lag 2")
+    write_results(rows, tmp_path / "out", sources=[str(run)])
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| lag1 | a test | lag 2, window 6" in md and f"`{run}`" in md
+    csv_head = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+    assert csv_head.startswith("name,what it tests,key settings,chance")

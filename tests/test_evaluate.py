@@ -1,0 +1,50 @@
+"""Prediction and held-out scoring: stateful models reset per sequence, side by side."""
+
+import numpy as np
+
+from echo_cli import evaluate, models, train
+from echo_cli.data import frame, generate_sequences, stream_rng
+
+
+def test_predictions_do_not_depend_on_the_sequences_before(small_config, monkeypatch):
+    cfg = small_config("lag1", "train.epochs=30")
+    model, _ = train.train(cfg, evaluate_heldout=False)
+    seqs = generate_sequences(stream_rng(5, "heldout"), count=7, length=25, n_unique=20)
+    x = frame(seqs, cfg.framing).x
+    together, _ = evaluate.Predictor(model, cfg, sequences=7)(x)
+    alone, _ = evaluate.Predictor(model, cfg, sequences=1)(x[3:4])
+    np.testing.assert_array_equal(together[3], alone[0])
+    monkeypatch.setattr(evaluate, "EVAL_CHUNK", 3)  # chunks of 3, 3 and a padded 1
+    chunked, _ = evaluate.Predictor(model, cfg, sequences=7)(x)
+    np.testing.assert_array_equal(chunked, together)
+    # and the side-by-side evaluation equals the tutorial's one-sequence-at-a-time predict
+    b = cfg.train.batch_size
+    for n in (0, 3, 6):
+        models.reset_states(model)
+        probs = model.predict(models.model_input(x[n]), batch_size=b, verbose=0)
+        models.reset_states(model)
+        np.testing.assert_array_equal(probs.argmax(-1), together[n])
+
+
+def test_heldout_accuracy_counts_only_scored_targets(small_config):
+    cfg = small_config("lag1", "train.epochs=20", "data.target=sequence", "eval.sequences=30",
+                       "eval.examples=2")
+    model, _ = train.train(cfg, evaluate_heldout=False)
+    held = evaluate.evaluate(model, cfg)
+    _, framed = evaluate.fresh(cfg, "heldout", 30)
+    scored = int((framed.y >= 0).sum())
+    assert held.targets == scored and held.unscored == framed.y.size - scored
+    assert held.accuracy == held.correct / held.targets
+    assert held.ci95_low <= held.accuracy <= held.ci95_high
+    assert len(held.examples) == 2 and len(held.per_position) == framed.y.shape[-1]
+    assert held.per_position[0] is None  # the first position's target is before the window
+
+
+def test_heldout_validation_and_training_streams_differ(small_config):
+    cfg = small_config("lag1")
+    seqs = {s: evaluate.fresh(cfg, s, 50)[0] for s in ("heldout", "validation")}
+    train_seqs = generate_sequences(stream_rng(cfg.seed, "train"), count=50, length=25,
+                                    n_unique=cfg.data.n_unique)
+    rows = {s: {tuple(r) for r in v} for s, v in {**seqs, "train": train_seqs}.items()}
+    assert not rows["heldout"] & rows["train"] and not rows["validation"] & rows["train"]
+    assert not rows["heldout"] & rows["validation"]
