@@ -116,7 +116,7 @@ results: setup ## run every experiment and the lags, then write results/results.
 	echo "lag1_to_target done"; \
 	$(call train_lags,$$dir); \
 	$(CLI) results $$(for n in $(EXPERIMENTS) lag1_to_target; do echo $$dir/$$n; done) \
-	  $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out results
+	  $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out results --force
 
 SWEEP_SETS := --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
 	--set model.stateful=false

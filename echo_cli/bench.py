@@ -134,7 +134,10 @@ def run_once(config: Path, *, engine: str, backend: str, overrides: list[str]) -
             tail = err.read().strip().splitlines()
         if proc.returncode != 0:
             raise RuntimeError(tail[-1] if tail else f"exit code {proc.returncode}")
-        metrics = rundir.read_metrics(out).model_dump()
+        try:
+            metrics = rundir.read_metrics(out).to_dict()
+        except rundir.DamagedRunError as err:
+            raise RuntimeError(str(err)) from None
     # The child's own figure covers training and evaluation; the kernel's covers the whole
     # process, including saving the model (which, under JAX, imports TensorFlow).
     metrics["process_peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB

@@ -15,6 +15,7 @@ import sys
 import typer
 
 from echo_cli import cli_run, cli_runs
+from echo_cli.report import one_line
 
 # Typer vendors Click and exports only BadParameter; its base class covers every usage error.
 UsageError = typer.BadParameter.__mro__[1]
@@ -40,7 +41,8 @@ def main() -> None:
             print(err.ctx.get_help())
             sys.exit(0)
         where = err.ctx.command_path if err.ctx else "echo-cli"
-        print(f"error: {err.format_message()} (see `{where} --help`)", file=sys.stderr)
+        print(f"error: {one_line(err.format_message())} (see `{where} --help`)",
+              file=sys.stderr)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)

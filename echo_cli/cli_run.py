@@ -41,39 +41,61 @@ def train(
              "as the tutorial does. Both make the same updates.",
     ),
 ) -> None:
-    """Train one experiment, score it on fresh held-out sequences, and save the run."""
-    from echo_cli import experiment, report, rundir
+    """Train one experiment, score it on fresh held-out sequences, and save the run.
 
-    cfg, dataset = experiment.prepare(load_config(config, overrides=set_), engine=engine.value)
-    run_dir = rundir.create(out, cfg.name)
-    console = new_console()
-    console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "
-                  f"backend={cfg.train.backend}")
-    console.print(to_yaml(cfg).rstrip(), markup=False)
-    if dataset is not None:
-        console.print(experiment.describe_dataset(cfg, dataset), markup=False)
-    print_warnings(console, cfg)
+    Ctrl-C, SIGTERM and SIGHUP stop it after the current step and keep what was done (exit
+    130, 143, 129). A step that fails after training keeps everything before it (exit 1).
+    """
+    from echo_cli import experiment, report, rundir, signals
 
-    with report.TrainProgress(console, cfg.train.epochs) as bar:
-        _, result, metrics = experiment.run(cfg, run_dir, engine=engine.value, dataset=dataset,
-                                            on_epoch=bar.update)
-    m = metrics.model_dump()
+    with signals.stopping():
+        cfg, dataset = experiment.prepare(load_config(config, overrides=set_),
+                                          engine=engine.value)
+        with rundir.create(out, cfg.name) as claim:
+            console = new_console()
+            console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "
+                          f"backend={cfg.train.backend}")
+            console.print(to_yaml(cfg).rstrip(), markup=False)
+            if dataset is not None:
+                console.print(experiment.describe_dataset(cfg, dataset), markup=False)
+            print_warnings(console, cfg)
+            with report.TrainProgress(console, cfg.train.epochs) as bar:
+                outcome = experiment.run(cfg, claim.path, engine=engine.value, dataset=dataset,
+                                         on_epoch=bar.update)
+        _report_run(console, cfg, outcome, claim.path)
+
+
+def _report_run(console, cfg, outcome, run_dir: Path) -> None:
+    """Print what a run did, then exit with its code: 0, a signal's, 2 or 1."""
+    from echo_cli import report, rundir, signals
+    from echo_cli.errors import EchoError
+    from echo_cli.experiment import RunFailedError
+
+    result, m = outcome.result, outcome.metrics.model_dump()
     if result.history:
         console.print(report.history_table(result.history))
     console.print(report.cost_line(m))
+    order = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES]
+    saved = f"{run_dir}/ ({', '.join(f for f in order if f in outcome.saved)})"
+    if outcome.failed_step == "train":
+        raise EchoError(f"training stopped: {outcome.error}; the run so far is in {saved}")
     if result.interrupted:
-        console.print(f"[yellow]interrupted[/] after {result.epochs_completed} of "
-                      f"{cfg.train.epochs} epochs; what was done so far is in {run_dir}/")
-        raise typer.Exit(130)
+        console.print(f"[yellow]interrupted[/] by {signals.name()} after "
+                      f"{result.epochs_completed} of {cfg.train.epochs} epochs; what was done "
+                      f"so far is in {saved}")
+        raise typer.Exit(signals.exit_code())
     if cfg.train.target_accuracy is not None:
         console.print(report.target_line(m))
-    examples = [vars(e) for e in result.heldout.examples]
-    if examples:
-        console.print(report.examples_table(examples, lag=cfg.data.lag, target=cfg.data.target,
-                                            width=console.width))
-    console.print(report.heldout_line(m))
-    console.print(f"saved {run_dir}/ (config.yaml, history.csv, model.keras, metrics.json, "
-                  f"curves.png)")
+    if result.heldout is not None:
+        examples = [vars(e) for e in result.heldout.examples]
+        if examples:
+            console.print(report.examples_table(examples, lag=cfg.data.lag,
+                                                target=cfg.data.target, width=console.width))
+        console.print(report.heldout_line(m))
+    if outcome.failed_step is not None:
+        raise RunFailedError(f"the {outcome.failed_step} step failed ({outcome.error}); what was "
+                             f"done before it is kept in {saved}")
+    console.print(f"saved {saved}")
 
 
 @app.command("check-data")
@@ -83,13 +105,20 @@ def check_data(
         None, help="YAML experiment config. Default: the built-in defaults (configs/lag1.yaml)."
     ),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+    rows_shown: int = typer.Option(
+        40, "--rows", min=0, metavar="N",
+        help="Print about N samples (evenly spaced, first and last included) and the last N "
+             "steps of each window; 0 prints everything.",
+    ),
 ) -> None:
     """Show exactly how one seeded sequence is framed into samples X and targets y."""
-    from echo_cli import data, experiment, report
+    from echo_cli import data, experiment, limits, report
     from echo_cli.report import MISS
 
     cfg, dataset = experiment.prepare_data(load_config(config, overrides=set_))
+    limits.check_framing(cfg)
     plan = cfg.framing
+    cap = rows_shown or None
     console = new_console()
     if dataset is None:
         seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,
@@ -99,19 +128,26 @@ def check_data(
         console.print(experiment.describe_dataset(cfg, dataset), markup=False)
         seqs = dataset.train[:1]
         origin = f"the first training sequence of {cfg.data.path}, as ids"
-    framed = data.frame(seqs, plan)
+    total = data.rows_per_sequence(plan)
+    shown = report.sample_rows(total, cap) if cap else list(range(total))
+    framed = data.frame(seqs, plan, rows=shown)  # only the rows printed
     console.print(f"[bold]sequence[/] ({origin}), t = 0 .. {cfg.data.length - 1}:")
-    console.print(" ".join(str(v) for v in seqs[0]), markup=False)
+    console.print(report.cut_values(seqs[0].tolist(), cap), markup=False)
     if dataset is not None and dataset.vocabulary is not None:
-        console.print("values: " + " ".join(str(dataset.vocabulary[i]) for i in seqs[0]),
-                      markup=False)
+        console.print("values: " + report.cut_values([dataset.vocabulary[i] for i in seqs[0]],
+                                                     cap), markup=False)
     stateful = cfg.model.stateful
     console.print(report.framing_table(
         t=framed.t.tolist(), x=framed.x[0].tolist(), y=framed.y[0].tolist(), lag=cfg.data.lag,
         n_unique=cfg.data.n_unique,
-        state_from=data.state_sources(plan, stateful=True) if stateful else None,
-        batch_size=plan.batch_size,
+        state_from=data.state_sources(plan, stateful=True, rows=shown) if stateful else None,
+        batch_size=plan.batch_size, shown=shown, max_steps=cap,
     ))
+    if len(shown) < total or (cap and data.timesteps(plan) > cap):
+        console.print(f"showing {len(shown)} of {total} samples"
+                      + (f" and the last {cap} steps of each window" if
+                         data.timesteps(plan) > cap else "")
+                      + "; --rows N shows more, --rows 0 everything")
     rows, steps = data.rows_per_sequence(plan), data.timesteps(plan)
     shape = (f"({rows}, {steps}, {cfg.data.n_unique}) one-hot"
              if cfg.model.encoding == "onehot" else f"({rows}, {steps}) ids for an embedding")
@@ -121,8 +157,11 @@ def check_data(
         console.print(f"{MISS} marks a step before the sequence starts: an all-zero one-hot row"
                       + (", hidden from the LSTM by a Masking layer" if cfg.data.missing == "mask"
                          else ""))
-    for t, reason in data.dropped_rows(plan):
+    dropped = data.dropped_rows(plan)
+    for t, reason in dropped[: cap or len(dropped)]:
         console.print(f"dropped t={t}: {reason}")
+    if cap and len(dropped) > cap:
+        console.print(f"... and {len(dropped) - cap} more dropped rows; --rows 0 lists them all")
     if cfg.data.target == "sequence":
         unscored = int((framed.y[0] < 0).sum())
         console.print(f"{unscored} target positions per sequence are unscored (shown as -): "
@@ -182,11 +221,18 @@ def stream(
     From a pipe it prints exactly one line per input integer: the echo, or - while none
     exists yet. Bad lines get a message on stderr and the stream goes on.
     """
+    from echo_cli import limits
+    from echo_cli.errors import EchoError
     from echo_cli.infer import RunError, Streamer, load_run, stream_accuracy
+    from echo_cli.report import printable
 
+    if heldout is None and sys.stdin is None:
+        raise EchoError("stdin is closed; pipe integers in (seq 1 9 | echo-cli stream RUN), "
+                        "type them at a terminal, or use --heldout N")
     run = load_run(run_dir)
     streamer = Streamer(run)
     if heldout is not None:
+        limits.check_stream(run.cfg, heldout)
         from echo_cli import report
 
         new_console().print(report.stream_line(stream_accuracy(run, sequences=heldout),
@@ -214,4 +260,4 @@ def stream(
             print(f"skipped: {err}", file=sys.stderr)
             continue
         echo = streamer.push(value)
-        print("-" if echo is None else run.decode(echo[0]), flush=True)
+        print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)

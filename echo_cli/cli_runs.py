@@ -34,11 +34,19 @@ def results(
     runs: list[Path] = typer.Argument(..., help="Run directories, in the order to list them."),
     out: Path = typer.Option(Path("results"), "--out",
                              help="Directory for results.md and results.csv."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace results.md and results.csv if --out has them."),
 ) -> None:
     """Tabulate finished runs from their config.yaml and metrics.json (no number typed)."""
-    from echo_cli import tables
+    from echo_cli import rundir, tables
     from echo_cli.compare import result_rows, write_results
 
+    if rundir.is_run(out) or (out / rundir.LOCK).exists():
+        raise EchoError(f"--out {out} is a run directory; write the results elsewhere")
+    there = [name for name in ("results.md", "results.csv") if (out / name).exists()]
+    if there and not force:
+        raise EchoError(f"--out {out} already has {' and '.join(there)}; give --force to "
+                        f"replace them, or another --out")
     rows = result_rows(runs)
     console = new_console()
     console.print(tables.results_table(rows))
@@ -74,43 +82,57 @@ def sweep(
                                     help="Sweep directory. Default: runs/sweep-<name>-<time>/. "
                                          "The same command with the same --out resumes it."),
 ) -> None:
-    """Train every combination of the grid values (times the seeds) and summarize them."""
-    from echo_cli import executors, report, rundir, tables
-    from echo_cli import sweep as sweeps
+    """Train every combination of the grid values (times the seeds) and summarize them.
 
-    cfg = load_config(config, overrides=set_)
-    parsed = sweeps.parse_grid(grid, required=True)
-    out = out or rundir.RUNS / f"sweep-{cfg.name}-{rundir.timestamp()}"
-    job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
-                       base_overrides=list(set_), resolved=cfg.model_dump())
-    records = job.prepare()
-    sweeps.reject_invalid(job, records)
-    console = new_console()
-    skipped = sum(r.status == "done" for r in records)
-    console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
-                  f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} seeds)"
-                  f"{f', {skipped} already done' if skipped else ''} -> {out}/")
-    title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
-    finished = False
-    try:
-        with report.SweepProgress(console, len(records)) as bar:
-            finished = executors.run(job, records, executor=executor.value, address=address,
-                                     workers=workers or os.cpu_count() or 1,
-                                     on_update=lambda rs: bar.update([r.status for r in rs]))
-    finally:
-        job.release()
-        summary, plotted = job.write_results(records, title=title)
-    console.print(tables.sweep_summary_table(summary, job.keys, title=title))
-    for r in records:
-        if r.status == "failed":
-            console.print(f"[red]failed[/] {r.point.name}: {r.error}")
-    console.print(f"saved {out}/ (results.csv, summary.md{', sweep.png' if plotted else ''}, "
-                  f"runs/)")
-    if not finished:
-        not_run = sum(r.status == "not run" for r in records)
-        console.print(f"[yellow]interrupted[/]: {not_run} runs not run; resume with the same "
-                      f"command and --out {out}")
-        raise typer.Exit(130)
+    Exit code 0 when every run finished, 1 when any run failed (each is listed), and 130, 143
+    or 129 after Ctrl-C, SIGTERM or SIGHUP (finished runs are kept; resume with the same
+    command).
+    """
+    from rich.text import Text
+
+    from echo_cli import executors, report, rundir, signals, tables
+    from echo_cli import sweep as sweeps
+    from echo_cli.report import plain
+
+    with signals.stopping():
+        cfg = load_config(config, overrides=set_)
+        parsed = sweeps.parse_grid(grid, required=True)
+        out = out or rundir.RUNS / f"sweep-{cfg.name}-{rundir.timestamp()}"
+        job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
+                           base_overrides=list(set_), resolved=cfg.model_dump())
+        records = job.prepare()
+        sweeps.reject_invalid(job, records)
+        console = new_console()
+        skipped = sum(r.status == "done" for r in records)
+        console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
+                      f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} "
+                      f"seeds){f', {skipped} already done' if skipped else ''} -> {out}/")
+        title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
+        finished = False
+        try:
+            with report.SweepProgress(console, len(records)) as bar:
+                finished = executors.run(job, records, executor=executor.value,
+                                         address=address, workers=workers or os.cpu_count() or 1,
+                                         on_update=lambda rs: bar.update([r.status for r in rs]))
+        finally:
+            job.release()
+            summary = job.write_results(records, title=title)
+        plotted = job.plot(records, title=title)
+        console.print(tables.sweep_summary_table(summary, job.keys, title=title))
+        failed = [r for r in records if r.status == "failed"]
+        for r in failed:
+            console.print(Text("failed ", style="red") + plain(f"{r.point.name}: {r.error}"))
+        console.print(f"saved {out}/ (results.csv, summary.md{', sweep.png' if plotted else ''}, "
+                      f"runs/)")
+        if not finished:
+            not_run = sum(r.status == "not run" for r in records)
+            console.print(f"[yellow]interrupted[/] by {signals.name()}: {not_run} runs not run; "
+                          f"resume with the same command and --out {out}")
+            raise typer.Exit(signals.exit_code())
+        if failed:
+            console.print(f"[red]{len(failed)} of {len(records)} runs failed[/]; fix the cause "
+                          f"and run the same command again to retry only them")
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -124,15 +146,21 @@ def compare(
     ),
 ) -> None:
     """Put runs side by side: only the config keys that differ, then the metrics."""
+    from rich.text import Text
+
     from echo_cli import plots, tables
     from echo_cli.compare import collect, differing_keys, plot_axes, plot_points
+    from echo_cli.files import write_atomic
+    from echo_cli.report import plain
 
     if plot is not None and plot.suffix.lower() != ".png":
         raise EchoError(f"--plot writes a PNG file, so its name ends in .png, got {plot}")
-    runs = collect(paths)
+    runs, skipped = collect(paths)
     keys = differing_keys(runs)
     swept = plot_axes(runs, keys)
     console = new_console()
+    for line in skipped:
+        console.print(Text("skipped ", style="yellow") + plain(line))
     console.print(tables.compare_table(runs, keys))
     if plot is None:
         return
@@ -144,10 +172,11 @@ def compare(
                         f"{len(swept)}: {', '.join(swept)}; compare fewer runs")
     try:
         plot.parent.mkdir(parents=True, exist_ok=True)
-        plots.plot_sweep(plot_points(runs, swept), plot, x_key=swept[0],
-                         line_key=swept[1] if len(swept) > 1 else None,
-                         chance=min(r["metrics"]["chance_accuracy"] for r in runs),
-                         title=f"held-out accuracy by {' and '.join(swept)}")
+        write_atomic(plot, plots.sweep_png(
+            plot_points(runs, swept), x_key=swept[0],
+            line_key=swept[1] if len(swept) > 1 else None,
+            chance=min(r["metrics"]["chance_accuracy"] for r in runs),
+            title=f"held-out accuracy by {' and '.join(swept)}"))
     except OSError as err:
         raise EchoError(f"cannot write --plot {plot}: {err.strerror}") from None
     console.print(f"saved {plot}")

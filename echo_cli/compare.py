@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from echo_cli import rundir, tables
+from echo_cli.config import ConfigError
 from echo_cli.errors import EchoError
 from echo_cli.files import write_atomic, write_csv
 from echo_cli.stats import pooled_accuracy
@@ -25,16 +26,20 @@ class CompareError(EchoError, ValueError):
     """Paths that hold no runs to compare."""
 
 
-def collect(paths: list[Path]) -> list[dict[str, Any]]:
+def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     """Every finished run under the paths: a run directory, or a sweep's runs/.
 
+    A run whose files cannot be read is left out and named, so one damaged run does not hide
+    the others.
+
     Returns:
-        dicts with "path", "config" (flat dotted keys) and "metrics" (a plain dict).
+        (runs, skipped): runs are dicts with "path", "config" (flat dotted keys) and "metrics"
+        (the fields its metrics.json set); skipped holds one line per run left out.
 
     Raises:
-        CompareError: a path that is neither, holds no finished run, or has damaged files.
+        CompareError: a path that is neither a run nor a sweep, or no run left to compare.
     """
-    runs = []
+    runs, skipped = [], []
     for path in paths:
         try:
             found = rundir.find([path])
@@ -44,15 +49,21 @@ def collect(paths: list[Path]) -> list[dict[str, Any]]:
             try:
                 record = rundir.read(run)
             except rundir.DamagedRunError as err:
-                raise CompareError(f"{run} has damaged files ({err.reason}); re-run it or "
-                                   f"leave it out") from None
+                skipped.append(f"{run} has damaged files ({err.reason}); re-run it or leave it "
+                               f"out")
+                continue
+            except ConfigError as err:
+                skipped.append(f"{run} has a config.yaml that does not load ({err})")
+                continue
             if not record.metrics.scored:
                 continue  # interrupted: nothing to compare
             runs.append({"path": str(run), "config": record.config,
-                         "metrics": record.metrics.model_dump()})
+                         "metrics": record.metrics.to_dict()})
     if not runs:
-        raise CompareError("none of the runs finished with a held-out score")
-    return runs
+        raise CompareError(skipped[0] if len(skipped) == 1 else
+                           "none of the runs finished with a held-out score"
+                           + (f" ({len(skipped)} could not be read)" if skipped else ""))
+    return runs, skipped
 
 
 def differing_keys(runs: list[dict[str, Any]]) -> list[str]:
@@ -119,7 +130,7 @@ def result_rows(paths: list[Path]) -> list[dict[str, Any]]:
     rows = []
     for path in paths:
         record = rundir.read(path)
-        rows.append(tables.result_row(record.cfg.model_dump(), record.metrics.model_dump()))
+        rows.append(tables.result_row(record.cfg.model_dump(), record.metrics.to_dict()))
     return rows
 
 

@@ -12,15 +12,29 @@ and what was expected. This module imports no TensorFlow.
 from __future__ import annotations
 
 import difflib
-import re
+import reprlib
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from echo_cli import data as framing
 from echo_cli.errors import EchoError
+from echo_cli.yamlio import describe_error, parse_yaml, read_yaml_file
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 6, 6, 2
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class ConfigError(EchoError, ValueError):
@@ -28,15 +42,28 @@ class ConfigError(EchoError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
+        """No control characters in strings: a terminal escape must not reach the screen."""
+        if isinstance(value, str):
+            for i, char in enumerate(value):
+                if unicodedata.category(char) == "Cc" and char not in "\t\n":
+                    raise ValueError(f"holds a control character ({char!r} at position {i}); "
+                                     f"remove it")
+        return value
 
 
 class DataConfig(_Section):
     source: Literal["random", "csv"] = Field(
         "random", description="random: fresh random integers; csv: a column of your own file"
     )
-    path: str | None = Field(None, description="data.source csv: the CSV file")
-    column: str | None = Field(None, description="data.source csv: the column to read")
+    path: str | None = Field(None, max_length=4096,
+                             description="data.source csv: the CSV file")
+    column: str | None = Field(None, max_length=200,
+                               description="data.source csv: the column to read")
     heldout_fraction: float = Field(
         0.2, gt=0, lt=1, description="data.source csv: the last part of the file, held out"
     )
@@ -91,9 +118,11 @@ class EvalConfig(_Section):
 
 
 class Config(_Section):
-    name: str = Field("lag1", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = Field("", description="what the experiment tests, for results tables")
-    seed: int = Field(1, ge=0)
+    name: str = Field("lag1", min_length=1, max_length=100, pattern=NAME_PATTERN,
+                      description="names the run directory: letters, digits, _ . -")
+    description: str = Field("", max_length=2000,
+                             description="what the experiment tests, for results tables")
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="all randomness derives from it")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -189,28 +218,19 @@ class Config(_Section):
 
 
 # ---------------------------------------------------------------------------------------------
-# YAML: PyYAML follows YAML 1.1, where `1e-3` is a string. Accept it as the float users mean.
+# loading: defaults < file < --set, then one validation pass
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
+MAX_SET_CHARS = 10_000  # a --set value longer than this is a mistake (or an attack)
 
 
-def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+def clip(text: str, limit: int = 80) -> str:
+    """text, cut to `limit` characters with an ellipsis: for names and keys in messages."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cut(value: Any, limit: int = 60) -> str:
+    """A short repr of a value for an error message: never the whole of a huge input."""
+    return _REPR.repr(value)[:limit] + ("…" if len(_REPR.repr(value)) > limit else "")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -220,15 +240,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError(f"config path {path} is a directory; give a YAML file inside it, "
                           f"for example {path / 'config.yaml'}")
-    try:
-        raw = parse_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "it is not valid YAML"
-        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text file; give a YAML config") from None
+    raw, problem = read_yaml_file(path)
+    if problem:
+        raise ConfigError(f"{path} {problem}")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -249,12 +263,16 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(
-            f"--set expects KEY=VALUE, for example train.epochs=50, got {assignment!r}"
+            f"--set expects KEY=VALUE, for example train.epochs=50, got {cut(assignment)}"
         )
+    if len(assignment) > MAX_SET_CHARS:
+        raise ConfigError(f"--set {key}=... is {len(assignment):,} characters long; a value is "
+                          f"at most {MAX_SET_CHARS:,}")
     try:
         value = parse_yaml(text) if text.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {assignment}: {text!r} is not a valid YAML value") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {cut(assignment)}: {cut(text)} is not a valid YAML value"
+                          f"{describe_error(err)}") from None
     parts = key.split(".")
     node = raw
     for i, part in enumerate(parts[:-1]):
@@ -282,16 +300,30 @@ def known_keys() -> list[str]:
     return _known_keys(Config)
 
 
+def leaf_keys() -> list[str]:
+    """Every dotted key that holds a value (not a section)."""
+    keys = known_keys()
+    return [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
+
+
+def suggest_key(key: str) -> str:
+    """ "did you mean data.window?" for a near miss, else where to find the keys."""
+    close = difflib.get_close_matches(key, known_keys(), n=1, cutoff=0.5)
+    if close and close[0] != key:
+        return f"did you mean {close[0]}?"
+    return "see `echo-cli check-data --help`"
+
+
 def _describe(err: dict[str, Any]) -> str:
-    """Turn one pydantic error into "KEY must ..., got VALUE"."""
+    """Turn one pydantic error into "KEY must ..., got VALUE" (VALUE cut short)."""
     loc = ".".join(str(p) for p in err["loc"])
-    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+    kind, ctx = err["type"], err.get("ctx", {})
+    got = cut(err.get("input"))
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(loc, _known_keys(Config), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]}?" if close else "see `echo-cli check-data --help`"
-        return f"{loc} is not a known key; {hint}"
+        return f"{clip(loc)} is not a known key; {suggest_key(loc)}"
     if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
+        message = str(ctx.get("error", err["msg"]))
+        return f"{loc} {message}" if loc else message
     expected = {
         "int_type": "an integer",
         "float_type": "a number",
@@ -299,17 +331,23 @@ def _describe(err: dict[str, Any]) -> str:
         "string_type": "a string",
         "model_type": "a mapping of keys",
         "dict_type": "a mapping of keys",
+        "finite_number": "a finite number",
     }
     if kind in expected:
-        return f"{loc} must be {expected[kind]}, got {got!r}"
+        return f"{loc} must be {expected[kind]}, got {got}"
     bounds = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤",
               "less_than": "<"}
     if kind in bounds:
         bound = next(iter(ctx.values()))
-        return f"{loc} must be {bounds[kind]} {bound}, got {got!r}"
+        return f"{loc} must be {bounds[kind]} {bound}, got {got}"
     if kind == "literal_error":
-        return f"{loc} must be one of {ctx.get('expected')}, got {got!r}"
-    return f"{loc}: {err['msg'].lower()}, got {got!r}"
+        return f"{loc} must be one of {ctx.get('expected')}, got {got}"
+    if kind == "string_pattern_mismatch":
+        return (f"{loc} must start with a letter or digit and hold only letters, digits, "
+                f"'_', '.' and '-', got {got}")
+    if kind == "string_too_long":
+        return f"{loc} must be at most {ctx.get('max_length')} characters, got {got}"
+    return f"{loc}: {err['msg'].lower()}, got {got}"
 
 
 def validate(raw: dict[str, Any], *, source: str = "config") -> Config:
@@ -338,7 +376,7 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
     for assignment in overrides or []:
         apply_override(raw, assignment)
     if overrides:
-        source += " with --set " + " ".join(overrides)
+        source += " with --set " + " ".join(o if len(o) <= 80 else o[:79] + "…" for o in overrides)
     return validate(raw, source=source)
 
 

@@ -13,7 +13,7 @@ This module imports no TensorFlow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -114,12 +114,13 @@ def dropped_rows(plan: Framing) -> list[tuple[int, str]]:
     return out
 
 
-def frame(seqs: np.ndarray, plan: Framing) -> Framed:
+def frame(seqs: np.ndarray, plan: Framing, *, rows: np.ndarray | None = None) -> Framed:
     """Frame sequences into samples, vectorised over sequences, rows and timesteps.
 
     Args:
         seqs: (N, length) integer ids.
         plan: how to frame them.
+        rows: only these row indices (of the kept rows, oldest first); all by default.
 
     Returns:
         Framed with x: (N, rows, timesteps) and y: (N, rows) or (N, rows, timesteps).
@@ -128,7 +129,7 @@ def frame(seqs: np.ndarray, plan: Framing) -> Framed:
     if seqs.ndim != 2 or seqs.shape[1] != plan.length:
         raise ValueError(f"seqs must have shape (N, {plan.length}), got {seqs.shape}")
     steps = timesteps(plan)
-    t = row_times(plan)
+    t = row_times(plan) if rows is None else row_times(plan)[np.asarray(rows, dtype=np.int64)]
     offsets = np.arange(steps)
     positions = t[:, None] - steps + 1 + offsets[None, :]  # (rows, steps)
     x = np.where(positions >= 0, seqs[:, np.clip(positions, 0, None)], MISSING)
@@ -142,17 +143,20 @@ def frame(seqs: np.ndarray, plan: Framing) -> Framed:
     return Framed(t=t, x=x, y=y)
 
 
-def state_sources(plan: Framing, *, stateful: bool) -> list[int | None]:
-    """For each kept row, the t of the row whose final state it starts from (None: zeros).
+def state_sources(plan: Framing, *, stateful: bool,
+                  rows: list[int] | None = None) -> list[int | None]:
+    """For each kept row (or each of `rows`), the t of the row whose final state it starts
+    from (None: zeros).
 
     Keras carries a stateful layer's state from sample i of one batch to sample i of the
     next batch, so row r starts from row r - batch_size of the same sequence.
     """
     t = row_times(plan)
+    rows = list(range(len(t))) if rows is None else rows
     if not stateful:
-        return [None] * len(t)
+        return [None] * len(rows)
     b = plan.batch_size
-    return [int(t[r - b]) if r >= b else None for r in range(len(t))]
+    return [int(t[r - b]) if r >= b else None for r in rows]
 
 
 def one_hot(ids: np.ndarray, n_unique: int) -> np.ndarray:
@@ -179,7 +183,8 @@ class DataError(EchoError, ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Sequences cut from a file: training and held-out parts never share a row.
+    """Sequences cut from a file: training and held-out parts never share a row, and no
+    sequence crosses a gap (a row with no value).
 
     train: (N, length) ids; heldout: (M, length) ids; vocabulary: id -> original value, or
     None when the values are used as they are.
@@ -190,12 +195,16 @@ class Dataset:
     vocabulary: list | None
     n_unique: int
     rows: int
+    gaps: list[int] = field(default_factory=list)  # file lines with no value (NA, null, blank)
 
 
 def read_csv_dataset(
     path: str, column: str, *, length: int, heldout_fraction: float, n_unique: int
 ) -> Dataset:
     """Cut a CSV column into consecutive sequences of `length`, the last part held out.
+
+    A row with no value (NA, null, blank) is a gap: sequences are cut between gaps, never
+    across one, so values on either side of a gap are never taken as neighbours.
 
     Values are used as they are when every one is an integer in 0 .. n_unique-1, and n_unique
     becomes the largest value + 1, so that chance is judged against the values that can occur.
@@ -220,34 +229,53 @@ def read_csv_dataset(
     if column not in frame_.columns:
         cols = ", ".join(map(str, frame_.columns[:10])) or "none"
         raise DataError(f"data.column {column!r} is not in {path}; its columns are: {cols}")
-    values = frame_[column].dropna()
+    col = frame_[column]
+    missing = col.isna().to_numpy()
+    values = col[~missing]
     if values.empty:
         raise DataError(f"data.column {column!r} in {path} is empty")
-    n_held_rows = int(round(len(values) * heldout_fraction))
-    n_train = (len(values) - n_held_rows) // length
-    n_held = n_held_rows // length
-    if n_train < 1 or n_held < 1:
-        raise DataError(
-            f"{path} has {len(values)} values in {column!r}: too few for one training and "
-            f"one held-out sequence of data.length={length} with "
-            f"data.heldout_fraction={heldout_fraction}; need at least "
-            f"{int(np.ceil(length / min(heldout_fraction, 1 - heldout_fraction)))}"
-        )
+    if pd.api.types.is_float_dtype(values) and (values == values.round()).all():
+        values = values.astype(np.int64)  # integers with gaps: pandas read them as floats
     as_int = pd.api.types.is_integer_dtype(values)
     if as_int and values.min() >= 0 and values.max() < n_unique:
-        ids, vocabulary = values.to_numpy(dtype=np.int64), None
+        known, vocabulary = values.to_numpy(dtype=np.int64), None
         n_unique = max(int(values.max()) + 1, 2)
     else:
         vocabulary = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
         index = {v: i for i, v in enumerate(vocabulary)}
-        ids = values.map(index).to_numpy(dtype=np.int64)
+        known = values.map(index).to_numpy(dtype=np.int64)
         vocabulary = [v.item() if hasattr(v, "item") else v for v in vocabulary]
         n_unique = len(vocabulary)
+    ids = np.full(len(col), MISSING, dtype=np.int64)
+    ids[~missing] = known
+    n_held_rows = int(round(len(ids) * heldout_fraction))
     split = len(ids) - n_held_rows
-    train = ids[: n_train * length].reshape(n_train, length)
-    heldout = ids[split : split + n_held * length].reshape(n_held, length)
+    train, heldout = _cut(ids[:split], length), _cut(ids[split:], length)
+    if len(train) < 1 or len(heldout) < 1:
+        raise DataError(
+            f"{path} has {len(values)} values in {column!r}: too few for one training and "
+            f"one held-out sequence of data.length={length} with "
+            f"data.heldout_fraction={heldout_fraction}"
+            + (f" once sequences are split at its {int(missing.sum())} gaps" if missing.any()
+               else f"; need at least "
+                    f"{int(np.ceil(length / min(heldout_fraction, 1 - heldout_fraction)))}")
+        )
     return Dataset(train=train, heldout=heldout, vocabulary=vocabulary, n_unique=n_unique,
-                   rows=len(ids))
+                   rows=len(ids), gaps=[int(i) + 2 for i in np.flatnonzero(missing)])
+
+
+def _cut(ids: np.ndarray, length: int) -> np.ndarray:
+    """Consecutive sequences of `length` that never cross a gap (MISSING), oldest first.
+
+    Returns:
+        (N, length) ids; each run of known values gives floor(run / length) sequences.
+    """
+    out = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (ids >= 0).astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        whole = (stop - start) // length
+        out.append(ids[start : start + whole * length].reshape(whole, length))
+    return np.concatenate(out) if out else np.zeros((0, length), dtype=np.int64)
 
 
 def csv_dataset(section) -> Dataset:

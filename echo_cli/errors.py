@@ -12,6 +12,11 @@ from __future__ import annotations
 
 
 class EchoError(Exception):
-    """A problem the user can fix. The message is one line, ready to print."""
+    """A problem the user can fix. The message is one line, ready to print: a newline or
+    other control character from the user's input is shown escaped (\\n, \\x1b)."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from echo_cli import models
+from echo_cli import limits, models, signals
 from echo_cli.config import Config
 from echo_cli.data import Dataset, Framed, frame, generate_sequences, stream_rng
 from echo_cli.keras_internals import jax_stateful_steps
 from echo_cli.stats import wilson_interval
 
-EVAL_CHUNK = 200  # held-out sequences predicted side by side
+EVAL_CHUNK = limits.EVAL_CHUNK  # held-out sequences predicted side by side, at most
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Predictor:
 
     def __init__(self, model, cfg: Config, *, sequences: int):
         self.model, self.cfg = model, cfg
-        self.chunk = min(sequences, EVAL_CHUNK)
+        self.chunk = min(sequences, EVAL_CHUNK, limits.eval_chunk(cfg, sequences))
         self.runner = (models.copy_with_batch(model, cfg, self.chunk * cfg.train.batch_size)
                        if cfg.model.stateful else None)
         self._jax_steps = (jax_stateful_steps(self.runner)
@@ -85,6 +85,7 @@ class Predictor:
         if self.runner is not None:
             self.runner.set_weights(self.model.get_weights())
         for start in range(0, n, chunk):
+            signals.check()
             part = x[start : start + chunk]
             if self.runner is None:
                 out = self.model.predict(models.model_input(part.reshape(-1, steps)),
@@ -122,32 +123,44 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
 
 def evaluate(model, cfg: Config, *, dataset: Dataset | None = None) -> Heldout:
     """Accuracy on eval.sequences fresh sequences from the held-out seed stream, or on the
-    held-out part of a CSV dataset."""
+    held-out part of a CSV dataset. Sequences are framed and predicted chunk by chunk, with a
+    stop check between chunks.
+
+    Raises:
+        signals.StopRequested: a stop signal arrived; nothing is scored.
+    """
     if dataset is None:
-        seqs, framed = fresh(cfg, "heldout", cfg.eval.sequences)
+        seqs = generate_sequences(stream_rng(cfg.seed, "heldout"), count=cfg.eval.sequences,
+                                  length=cfg.data.length, n_unique=cfg.data.n_unique)
     else:
         seqs = dataset.heldout
-        framed = frame(seqs, cfg.framing)
-    pred, _ = Predictor(model, cfg, sequences=len(seqs))(framed.x)
-    scored = framed.y >= 0
-    hits = (pred == framed.y) & scored
-    correct, targets = int(hits.sum()), int(scored.sum())
+    predictor = Predictor(model, cfg, sequences=len(seqs))
+    correct = targets = unscored = exact = 0
+    position_hits = position_counts = 0
+    examples: list[Example] = []
+    for start in range(0, len(seqs), predictor.chunk):
+        part = seqs[start : start + predictor.chunk]
+        framed = frame(part, cfg.framing)
+        pred, _ = predictor(framed.x)
+        scored = framed.y >= 0
+        hits = (pred == framed.y) & scored
+        correct, targets = correct + int(hits.sum()), targets + int(scored.sum())
+        if cfg.data.target == "sequence":
+            unscored += int((~scored).sum())
+            exact += int((hits | ~scored).all(axis=-1).sum())
+            position_hits = position_hits + hits.sum(axis=(0, 1))
+            position_counts = position_counts + scored.sum(axis=(0, 1))
+        for i in range(min(cfg.eval.examples - len(examples), len(part))):
+            examples.append(Example(sequence=part[i].tolist(), t=framed.t.tolist(),
+                                    expected=framed.y[i].tolist(),
+                                    predicted=np.where(scored[i], pred[i], -1).tolist()))
     low, high = wilson_interval(correct, targets)
     heldout = Heldout(accuracy=correct / targets, correct=correct, targets=targets,
-                      ci95_low=low, ci95_high=high, sequences=len(seqs))
+                      ci95_low=low, ci95_high=high, sequences=len(seqs), examples=examples)
     if cfg.data.target == "sequence":
-        heldout.unscored = int((~scored).sum())
-        per_sample_ok = (hits | ~scored).all(axis=-1)
-        heldout.exact_match = float(per_sample_ok.mean())
-        by_pos = scored.sum(axis=(0, 1))
-        heldout.per_position = [
-            float(hits[..., k].sum() / by_pos[k]) if by_pos[k] else None
-            for k in range(scored.shape[-1])
-        ]
-    for i in range(min(cfg.eval.examples, len(seqs))):
-        heldout.examples.append(Example(
-            sequence=seqs[i].tolist(), t=framed.t.tolist(),
-            expected=framed.y[i].tolist(),
-            predicted=np.where(scored[i], pred[i], -1).tolist(),
-        ))
+        rows = len(frame(seqs[:1], cfg.framing).t)
+        heldout.unscored = unscored
+        heldout.exact_match = exact / (len(seqs) * rows)
+        heldout.per_position = [float(h / c) if c else None
+                                for h, c in zip(position_hits, position_counts, strict=True)]
     return heldout

@@ -5,7 +5,8 @@
 
 Every run is a child `echo-cli train` process writing its own run directory, so a crash or an
 out-of-memory kill stays in its run. Both return False after Ctrl-C, when running children were
-told to stop (each keeps what it did). This module imports no TensorFlow.
+told to stop (each keeps what it did). A child whose sweep dies, even by kill -9, stops too:
+it watches the end of a pipe that only the sweep holds. This module imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from echo_cli import rundir
+from echo_cli import rundir, signals
 from echo_cli.sweep import Record, Sweep, SweepError
 
 # One thread per worker process: several runs share the cores without oversubscribing them.
@@ -47,21 +48,28 @@ def run_point(config: str, overrides: list[str], run_dir: str, *,
     cmd = [sys.executable, "-m", "echo_cli", "train", config, "--out", run_dir]
     for item in overrides:
         cmd += ["--set", item]
-    env = {**os.environ, **(extra_env or {}), "COLUMNS": "100"}
-    # A session of its own: Ctrl-C reaches the sweep, which forwards exactly one SIGINT.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+    env = {**os.environ, **(extra_env or {}), "COLUMNS": "100", signals.STOP_ON_EOF: "1"}
+    # A session of its own: a signal reaches the sweep, which forwards exactly one. The child
+    # holds the read end of a pipe only this process writes to: if this process dies, however
+    # it dies, the child sees the pipe end and stops, keeping what it did.
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     started(proc)
     try:
-        _, stderr = proc.communicate()
+        stderr = proc.stderr.read()
+        proc.wait()
     except KeyboardInterrupt:  # a Ray task being cancelled: let the run keep what it did
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate()
+        stderr = proc.stderr.read()
+        proc.wait()
+    finally:
+        proc.stdin.close()
+        proc.stderr.close()
     found = rundir.try_read_metrics(Path(run_dir))
     metrics = found.to_dict() if found is not None else {}
     if proc.returncode == 0:
         return {"status": "done", "error": "", "metrics": metrics}
-    if proc.returncode in (130, -signal.SIGINT):
+    if proc.returncode in (130, 143, 129, -signal.SIGINT, -signal.SIGTERM):
         return {"status": "interrupted", "error": "interrupted", "metrics": metrics}
     return {"status": "failed", "error": _last_line(stderr) or f"exit code {proc.returncode}",
             "metrics": metrics}
@@ -85,20 +93,22 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
     """Run the records that are not done on `workers` worker processes, one thread each.
 
     Returns:
-        True if every run finished; False after Ctrl-C, when running children were told to
-        stop (they keep what they did) and the rest stay "not run".
+        True if every run finished; False after a stop signal (signals.py) or Ctrl-C, when
+        running children were sent the same signal (they keep what they did) and the rest stay
+        "not run".
     """
     todo = [r for r in records if r.status == "not run"]
     procs: dict[int, subprocess.Popen] = {}
     lock = threading.Lock()
     stopping = threading.Event()
+    forwarded = [signal.SIGINT]
 
     def work(record: Record) -> dict[str, Any]:
         def started(proc: subprocess.Popen) -> None:
             with lock:
                 procs[id(record)] = proc
-                if stopping.is_set():  # started just as Ctrl-C came: stop it too
-                    proc.send_signal(signal.SIGINT)
+                if stopping.is_set():  # started just as the stop came: stop it too
+                    proc.send_signal(forwarded[0])
 
         if stopping.is_set():
             return {"status": "not run", "error": "", "metrics": {}}
@@ -111,19 +121,22 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
     try:
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 _apply(futures[future], future.result())
             on_update(records)
+            signals.check()
         return True
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, signals.StopRequested):
+        forwarded[0] = signal.SIGTERM if signals.requested() in (signal.SIGTERM,
+                                                                  signal.SIGHUP) else signal.SIGINT
         stopping.set()
         for future in futures:
             future.cancel()
         with lock:
             for proc in procs.values():
                 if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(forwarded[0])
         for future, record in futures.items():
             if future.cancelled():
                 record.status = "not run"
@@ -167,8 +180,9 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
             for ref in done:
                 _apply(refs[ref], _ray_outcome(ray, ref))
             on_update(records)
+            signals.check()
         return True
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, signals.StopRequested):
         running = [ref for ref, record in refs.items() if record.status == "running"]
         for ref in running:
             ray.cancel(ref)  # not forced: the task forwards SIGINT to its run, which keeps it

@@ -1,20 +1,26 @@
 """One experiment, end to end, into its run directory: the path every trainer takes.
 
     cfg, dataset = prepare(load_config("configs/lag1.yaml"), engine="fast")
-    path = rundir.create(None, cfg.name)
-    model, result, metrics = run(cfg, path, engine="fast", dataset=dataset)
+    with rundir.create(None, cfg.name) as claim:
+        outcome = run(cfg, claim.path, engine="fast", dataset=dataset)   # or Run(...) by steps
 
-`prepare` reads any CSV data, resolves the backend and checks the engine, each into a new
-validated config (a config is never changed after validation). `run` trains, scores and saves
-config.yaml, history.csv, model.keras, metrics.json and curves.png through rundir.py.
+`prepare` reads any CSV data, resolves the backend, checks the engine and refuses a config
+that cannot fit in memory, each before anything is created; every change makes a new validated
+config (a config is never changed after validation). `run` trains, then saves, step by step,
+history.csv, model.keras, the held-out score, curves.png and, last, metrics.json, the mark of a
+finished run. A step that fails is recorded in metrics.json, and everything before it is kept.
 """
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from echo_cli import plots, rundir
+from echo_cli import limits, plots, rundir, signals
 from echo_cli.config import Config, derive, to_yaml
 from echo_cli.data import Dataset, csv_dataset
 from echo_cli.errors import EchoError
@@ -24,6 +30,12 @@ class EngineError(EchoError, ValueError):
     """An engine that cannot run this config on this backend."""
 
 
+class RunFailedError(EchoError):
+    """A run that failed after its directory was claimed; what it had done is kept."""
+
+    exit_code = 1
+
+
 def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None]:
     """The config as it will run, and its dataset (None for random data).
 
@@ -31,16 +43,25 @@ def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None]:
     train.backend auto becomes the backend that will run.
 
     Raises:
-        DataError, ConfigError, BackendError, EngineError: one line each.
+        DataError, ConfigError, LimitError, BackendError, EngineError: one line each.
     """
     from echo_cli.models import resolve_backend
     from echo_cli.train import engine_problem
 
     cfg, dataset = prepare_data(cfg)
+    limits.check(cfg)
     backend = resolve_backend(cfg.train.backend)
     problem = engine_problem(engine, backend, cfg)
     if problem:
         raise EngineError(problem)
+    if backend == "jax" and engine == "fast":  # refuse a changed Keras before anything exists
+        from echo_cli.keras_internals import KerasChangedError, missing_internals
+        from echo_cli.models import import_keras
+
+        import_keras(backend)
+        changed = missing_internals()
+        if changed:
+            raise KerasChangedError(changed[0])
     if backend != cfg.train.backend:  # the saved config.yaml names the backend that ran
         cfg = derive(cfg, {"train.backend": backend}, source="the resolved backend")
     return cfg, dataset
@@ -68,35 +89,162 @@ def describe_dataset(cfg: Config, dataset: Dataset) -> str:
            f"{len(dataset.vocabulary) - 1} (data.n_unique = {dataset.n_unique})"
            if dataset.vocabulary is not None else
            f"integers used as they are (data.n_unique = {dataset.n_unique}, the largest + 1)")
+    gaps = ""
+    if dataset.gaps:
+        lines = ", ".join(map(str, dataset.gaps[:5])) + (", ..." if len(dataset.gaps) > 5 else "")
+        gaps = (f"; {len(dataset.gaps)} rows have no value (lines {lines}): sequences are cut "
+                f"between them, never across one")
     return (f"data: {dataset.rows} values from {cfg.data.path} column {cfg.data.column!r}: "
             f"{len(dataset.train)} training sequences (cycled, one per epoch) and "
             f"{len(dataset.heldout)} held-out sequences from the last "
-            f"{cfg.data.heldout_fraction:.0%} of the file; {how}")
+            f"{cfg.data.heldout_fraction:.0%} of the file; {how}{gaps}")
+
+
+@dataclass
+class Outcome:
+    """What a run did: the model, the result, the metrics written, and a step that failed."""
+
+    model: Any
+    result: Any  # train.RunResult
+    metrics: rundir.Metrics | None
+    failed_step: str | None = None
+    error: str | None = None
+    saved: list[str] = field(default_factory=list)
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.result.interrupted)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())[:200]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class Run:
+    """One prepared config being run into its claimed directory, in three steps:
+
+        run = Run(cfg, path, engine="fast", dataset=None)  # Keras imported, config.yaml written
+        run.train(on_epoch=bar.update)                     # history.csv streamed as it goes
+        outcome = run.finish()                             # the rest, step by step
+
+    After training, each step runs even if one before it failed: history, model, held-out
+    score, curves, then metrics.json, which records the first failed step and its error. A
+    stop signal skips the steps still to come that only add (the score, the curves) and marks
+    the run interrupted.
+    """
+
+    def __init__(self, cfg: Config, path: Path, *, engine: str = "fast",
+                 dataset: Dataset | None = None):
+        from echo_cli.models import import_keras
+
+        self.cfg, self.path, self.engine, self.dataset = cfg, path, engine, dataset
+        import_keras(cfg.train.backend)
+        self.writer = rundir.RunWriter(path)
+        self.digest = self.writer.save_config(to_yaml(cfg))
+        self.saved = [rundir.CONFIG]
+        if dataset is not None and dataset.vocabulary is not None:
+            self.writer.save_vocabulary(dataset.vocabulary)
+            self.saved.append(rundir.VOCABULARY)
+        fields = ["epoch", "loss", "accuracy"]
+        if cfg.train.target_accuracy is not None:
+            fields.append("validation_accuracy")
+        self.history = self.writer.history(fields)
+        self.model = self.result = None
+
+    def train(self, on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> None:
+        """Train, streaming each epoch's row to history.csv.
+
+        Raises:
+            RunFailedError: training itself failed; the history so far is kept.
+        """
+        from echo_cli.train import train
+
+        rows: list[dict[str, float]] = []
+
+        def each_epoch(epoch: int, row: dict[str, float]) -> None:
+            rows.append(row)
+            self.history.add(row)
+            if on_epoch is not None:
+                on_epoch(epoch, row)
+
+        try:
+            self.model, self.result = train(self.cfg, engine=self.engine, on_epoch=each_epoch,
+                                            evaluate_heldout=False, dataset=self.dataset)
+        except Exception as err:  # noqa: BLE001 - keep the history, say it in one line
+            self.history.close(rows)
+            if _debug():
+                traceback.print_exc()
+            raise RunFailedError(f"training failed at epoch {len(rows) + 1} "
+                                 f"({_one_line(err)}); the history so far is in "
+                                 f"{self.path / rundir.HISTORY}") from None
+
+    def finish(self) -> Outcome:
+        """Save and score what training left, each step on its own, metrics.json last."""
+        from echo_cli.evaluate import evaluate
+        from echo_cli.models import save_model
+
+        cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
+        outcome = Outcome(model=model, result=result, metrics=None, saved=self.saved)
+        if result.diverged:
+            outcome.failed_step, outcome.error = "train", result.diverged
+
+        def score() -> None:
+            result.heldout = evaluate(model, cfg, dataset=self.dataset)
+
+        def curves() -> None:
+            writer.save_file(rundir.CURVES, plots.curves_png(
+                result.history, chance=cfg.chance_accuracy,
+                title=f"{cfg.name}: {cfg.model.kind}, lag {cfg.data.lag}"))
+
+        steps = [
+            ("history", rundir.HISTORY, lambda: self.history.close(result.history), True),
+            ("model", rundir.MODEL,
+             lambda: writer.save_model(lambda tmp: save_model(model, tmp)), True),
+            ("evaluate", None, score, not result.interrupted and not result.diverged),
+            ("curves", rundir.CURVES, curves, bool(result.history)),
+        ]
+        for step, file, action, wanted in steps:
+            if not wanted:
+                continue
+            if step in ("evaluate", "curves") and signals.requested() is not None:
+                result.interrupted = True
+                continue
+            try:
+                action()
+            except (KeyboardInterrupt, signals.StopRequested):
+                result.interrupted = True
+            except Exception as err:  # noqa: BLE001 - a late failure is recorded, not raised
+                if outcome.failed_step is None:
+                    outcome.failed_step, outcome.error = step, _one_line(err)
+                if _debug():
+                    traceback.print_exc()
+            else:
+                if file:
+                    outcome.saved.append(file)
+        result.interrupted = result.interrupted or signals.requested() is not None
+        failure = ({"failed_step": outcome.failed_step, "error": outcome.error}
+                   if outcome.failed_step is not None else {})  # set, so written
+        metrics = rundir.Metrics(**result.metrics(cfg).to_dict(), **failure,
+                                 config_sha256=self.digest)
+        try:
+            writer.save_metrics(metrics)
+            outcome.saved.append(rundir.METRICS)
+        except Exception as err:  # noqa: BLE001 - e.g. the disk is full: say so, keep the rest
+            if outcome.failed_step is None:
+                outcome.failed_step, outcome.error = "metrics", _one_line(err)
+        outcome.metrics = metrics
+        return outcome
 
 
 def run(cfg: Config, path: Path, *, engine: str = "fast", dataset: Dataset | None = None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None):
-    """Train and score one prepared config, saving everything in the run directory `path`.
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Outcome:
+    """Run, train and finish one prepared config in its claimed directory `path`."""
+    job = Run(cfg, path, engine=engine, dataset=dataset)
+    job.train(on_epoch)
+    return job.finish()
 
-    Returns:
-        (model, RunResult, Metrics). After Ctrl-C the run is saved as far as it went.
-    """
-    from echo_cli.models import import_keras, save_model
-    from echo_cli.train import train
 
-    import_keras(cfg.train.backend)
-    writer = rundir.RunWriter(path)
-    writer.save_config(to_yaml(cfg))
-    if dataset is not None and dataset.vocabulary is not None:
-        writer.save_vocabulary(dataset.vocabulary)
-    model, result = train(cfg, engine=engine, on_epoch=on_epoch, dataset=dataset)
-    metrics = result.metrics(cfg)
-    writer.save_history(result.history)
-    writer.save_model(lambda tmp: save_model(model, tmp))
-    writer.save_metrics(metrics)
-    if result.history:
-        plots.plot_curves(result.history, writer.file(rundir.CURVES),
-                          chance=cfg.chance_accuracy,
-                          title=f"{cfg.name}: {cfg.model.kind}, lag {cfg.data.lag}")
-    return model, result, metrics
-
+def _debug() -> bool:
+    """ECHO_CLI_DEBUG=1 prints the traceback of a late failure, for bug reports."""
+    return os.environ.get("ECHO_CLI_DEBUG") == "1"

@@ -13,16 +13,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write a whole file: a temporary file beside it, flushed to disk, then renamed."""
+    """Write a whole file: a temporary file beside it, flushed to disk, then renamed. The file
+    gets the usual permissions (0666 less the umask), not mkstemp's private 0600."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
@@ -33,8 +42,21 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+def finite(value: Any) -> Any:
+    """value with every NaN or infinity replaced by None, at any depth: strict JSON has no
+    NaN, and jq, JavaScript and most parsers reject it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def json_text(record: Any) -> str:
-    return json.dumps(record, indent=2) + "\n"
+    """Strict JSON (no NaN or Infinity), indented."""
+    return json.dumps(finite(record), indent=2, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, record: Any) -> None:

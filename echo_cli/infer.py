@@ -9,7 +9,7 @@ The run directory is read through rundir.py; predictions come from evaluate.py.
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from echo_cli import models, rundir
-from echo_cli.config import Config, ConfigError, derive
+from echo_cli.config import Config, ConfigError, cut, derive
 from echo_cli.data import MISSING, Framing, frame, timesteps
 from echo_cli.errors import EchoError
 from echo_cli.evaluate import Predictor
 from echo_cli.keras_internals import rnn_state_variables, stateless_forward
+
+INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class RunError(EchoError, ValueError):
@@ -46,17 +48,15 @@ class Run:
             bad = [tok for tok in tokens if tok not in index]
             if bad:
                 shown = ", ".join(str(v) for v in self.vocabulary[:8])
-                raise RunError(f"{bad[0]!r} is not in this run's vocabulary of "
+                raise RunError(f"{cut(bad[0])} is not in this run's vocabulary of "
                                f"{len(self.vocabulary)} values ({shown}, ...)")
             return [index[tok] for tok in tokens]
         n = self.cfg.data.n_unique
         ids = []
         for tok in tokens:
-            try:
-                value = int(tok)
-            except ValueError:
-                raise RunError(f"{tok!r} is not an integer; give integers from 0 to {n - 1}") \
-                    from None
+            if not INTEGER.fullmatch(tok):  # plain ASCII digits: not '٣', '1_0' or ' 3'
+                raise RunError(f"{cut(tok)} is not an integer; give integers from 0 to {n - 1}")
+            value = int(tok)
             if not 0 <= value < n:
                 raise RunError(f"{value} is outside 0 .. {n - 1}, the integers this run was "
                                f"trained on (data.n_unique={n})")
@@ -84,13 +84,14 @@ def load_run(path: Path) -> Run:
         cfg = rundir.read_config(path)
     except ConfigError as err:
         raise RunError(str(err)) from None
-    vocabulary = None
-    if (path / rundir.VOCABULARY).is_file():
-        try:
-            vocabulary = json.loads((path / rundir.VOCABULARY).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise RunError(f"{path / rundir.VOCABULARY} is not valid JSON; train again") \
-                from None
+    if rundir.edited_config(path):
+        raise RunError(f"{path / rundir.CONFIG} was changed after training (it no longer "
+                       f"matches the config the model was trained with); restore it, or train "
+                       f"again with the changed config")
+    vocabulary = rundir.read_vocabulary(path)
+    if vocabulary is not None and len(vocabulary) != cfg.data.n_unique:
+        raise RunError(f"{path / rundir.VOCABULARY} holds {len(vocabulary)} values but "
+                       f"data.n_unique is {cfg.data.n_unique} in config.yaml; they must agree")
     keras = models.import_keras(cfg.train.backend)
     try:
         with models.quiet_stderr():
@@ -98,6 +99,10 @@ def load_run(path: Path) -> Run:
     except Exception as err:  # Keras raises many types for a damaged or foreign file
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise RunError(f"{path / rundir.MODEL} won't load: {reason}") from None
+    problem = models.disagreement(cfg, model)
+    if problem:
+        raise RunError(f"{path}: config.yaml and model.keras disagree: {problem}; restore "
+                       f"config.yaml or train again")
     return Run(path=path, cfg=cfg, model=model, vocabulary=vocabulary)
 
 

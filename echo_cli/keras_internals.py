@@ -15,6 +15,7 @@ Keras is imported inside the functions, so importing this module is free.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,11 @@ def _owner(dotted: str) -> Any:
     for part in dotted.split(".")[1:]:
         obj = getattr(obj, part)
     return obj
+
+
+@functools.cache
+def _missing() -> tuple[str, ...]:
+    return tuple(missing_internals())
 
 
 def missing_internals() -> list[str]:
@@ -119,7 +125,7 @@ class JaxEngine:
         import jax
         import jax.numpy as jnp
 
-        problems = missing_internals()
+        problems = _missing()
         if problems:
             raise KerasChangedError(problems[0])
         model._symbolic_build(data_batch=sample)  # what fit does first

@@ -124,7 +124,7 @@ def build_model(cfg: Config, *, batch_size: int | None = None):
                              mask_zero=cfg.data.missing == "mask")(inputs)
     h = BUILDERS[cfg.model.kind](h, cfg, steps)
     outputs = layers.Dense(n, activation="softmax", name="echo")(h)
-    model = keras.Model(inputs, outputs, name=cfg.name.replace(".", "_").replace("-", "_"))
+    model = keras.Model(inputs, outputs, name="echo")  # not the user's name: any name works
     if cfg.model.encoding == "onehot":
         one_hot.set_weights([np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
     _init_weights(model, np.random.default_rng([cfg.seed, STREAMS["init"]]))
@@ -236,6 +236,51 @@ def reset_states(model) -> None:
     """Zero every stateful layer's state (Keras 3 has no model.reset_states)."""
     for layer in stateful_layers(model):
         layer.reset_state()
+
+
+# the layer that holds each kind's units, by name (as the builders above name them)
+BODY = {"lstm": "lstm", "gru": "gru", "simple_rnn": "simple_rnn", "mlp": "hidden",
+        "conv1d": "conv1"}
+
+
+def disagreement(cfg: Config, model) -> str | None:
+    """How a loaded model disagrees with the config beside it, naming the key; None if the
+    model is what build_model(cfg) builds (shapes, layers, units, state, encoding)."""
+    n, steps, kind, m = cfg.data.n_unique, timesteps(cfg.framing), cfg.model.kind, cfg.model
+    layers = {layer.name: layer for layer in model.layers}
+    batch, given = model.input_shape[0], model.input_shape[1]
+    out = model.output_shape
+    if out[-1] != n:
+        return f"data.n_unique is {n} in config.yaml, but the model predicts {out[-1]} values"
+    if (len(out) == 3) != (cfg.data.target == "sequence"):
+        return (f"data.target is {cfg.data.target} in config.yaml, but the model has "
+                f"{'an output per step' if len(out) == 3 else 'one output per sample'}")
+    if given != steps:
+        key = "data.length" if cfg.data.context == "full" else "data.window"
+        return f"{key} makes {steps} input steps in config.yaml, but the model takes {given}"
+    if BODY[kind] not in layers:
+        found = next((k for k, name in BODY.items() if name in layers), "another kind")
+        return f"model.kind is {kind} in config.yaml, but the model is {found}"
+    body = layers[BODY[kind]]
+    units = getattr(body, "units", None) or getattr(body, "filters", None)
+    if units != m.units:
+        return f"model.units is {m.units} in config.yaml, but the model has {units}"
+    if bool(getattr(body, "stateful", False)) != m.stateful:
+        return (f"model.stateful is {str(m.stateful).lower()} in config.yaml, but the model is "
+                f"{'stateless' if m.stateful else 'stateful'}")
+    if m.stateful and batch != cfg.train.batch_size:
+        return (f"train.batch_size is {cfg.train.batch_size} in config.yaml, but the stateful "
+                f"model runs batches of {batch}")
+    encoding = "onehot" if "one_hot" in layers else "embedding"
+    if encoding != m.encoding:
+        return f"model.encoding is {m.encoding} in config.yaml, but the model uses {encoding}"
+    if encoding == "embedding" and layers["embedding"].output_dim != m.embedding_dim:
+        return (f"model.embedding_dim is {m.embedding_dim} in config.yaml, but the model has "
+                f"{layers['embedding'].output_dim}")
+    if ("mask" in layers) != (m.encoding == "onehot" and cfg.data.missing == "mask"):
+        return f"data.missing is {cfg.data.missing} in config.yaml, but the model " + (
+            "masks missing steps" if "mask" in layers else "does not mask missing steps")
+    return None
 
 
 def copy_with_batch(model, cfg: Config, batch_size: int):

@@ -1,14 +1,16 @@
 """Plots from plain numbers: a run's curves.png and the accuracy-by-setting chart of sweeps and
 compare. matplotlib is imported only when a plot is drawn (Agg, no screen needed).
 
-    plot_curves(history, Path("runs/x/curves.png"), chance=0.01, title="lag1")
+    png = curves_png(history, chance=0.01, title="lag1")     # bytes: the caller writes them
+    png = sweep_png(points, x_key="data.lag", line_key="model.kind", chance=0.01, title="...")
 
+Plots are returned as PNG bytes, so the caller writes them whole (files.write_atomic).
 This module imports no TensorFlow and nothing from echo_cli.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 
@@ -21,8 +23,15 @@ def _pyplot():
     return plt
 
 
-def plot_curves(history: list[dict[str, float]], path: Path, *, chance: float,
-                title: str) -> None:
+def _png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def curves_png(history: list[dict[str, float]], *, chance: float, title: str) -> bytes:
     """curves.png: training loss and accuracy per epoch, with chance drawn as a line."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
@@ -40,12 +49,11 @@ def plot_curves(history: list[dict[str, float]], path: Path, *, chance: float,
     ax_acc.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _png(fig)
 
 
-def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key: str | None,
-               chance: float, title: str) -> None:
+def sweep_png(points: list[dict[str, Any]], *, x_key: str, line_key: str | None,
+              chance: float, title: str) -> bytes:
     """Held-out accuracy against x_key, one line per value of line_key, intervals as error bars.
 
     points: dicts with x_key (and line_key), accuracy, ci95_low, ci95_high.
@@ -71,5 +79,4 @@ def plot_sweep(points: list[dict[str, Any]], path: Path, *, x_key: str, line_key
     ax.set(xlabel=x_key, ylabel="held-out accuracy (95% CI)", ylim=(-0.02, 1.02), title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _png(fig)

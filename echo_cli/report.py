@@ -26,6 +26,22 @@ from rich.text import Text
 MISS = "-"  # a step before the sequence starts, or an unscored target
 
 
+def printable(text: str) -> str:
+    """text with control characters (a terminal escape, say) shown as \\x1b and the like, so
+    a value from a user's file or directory name is printed, never obeyed."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else ascii(ch)[1:-1] for ch in text)
+
+
+def one_line(text: str) -> str:
+    """text as a single printable line: newlines and other control characters escaped."""
+    return printable(text).replace("\n", "\\n").replace("\t", " ")
+
+
+def plain(value: Any, style: str = "") -> Text:
+    """A table cell from any value: printable, and never read as Rich markup."""
+    return Text(printable(str(value)), style=style)
+
+
 def sample_rows(n: int, max_rows: int) -> list[int]:
     """About max_rows evenly spaced indices into n rows, always including the first and last."""
     if n <= max_rows:
@@ -150,13 +166,25 @@ def _aligned(values: Sequence[int], width: int) -> str:
     return " ".join((MISS if v < 0 else str(v)).rjust(width) for v in values)
 
 
+def cut_values(values: Sequence, limit: int | None) -> str:
+    """Values joined by spaces; past `limit`, the first ones, an ellipsis and the count."""
+    if limit is None or len(values) <= limit:
+        return " ".join(str(v) for v in values)
+    head = " ".join(str(v) for v in values[:limit])
+    return f"{head} … ({len(values) - limit} more, {len(values)} in all)"
+
+
 def framing_table(
     *, t: Sequence[int], x: Sequence[Sequence[int]], y: Sequence, lag: int, n_unique: int,
     state_from: Sequence[int | None] | None = None, batch_size: int | None = None,
+    shown: Sequence[int] | None = None, max_steps: int | None = None,
 ) -> Table:
     """One row per sample: t, the window as ids, the target (and where its state comes from).
 
     For sequence targets the target row is printed under the window, position by position.
+    t, x, y and state_from hold the printed rows only; shown: their indices among all rows
+    (for the batch number), 0, 1, 2, ... by default; max_steps: print only the last steps of a
+    longer window, after an ellipsis.
     """
     width = len(str(n_unique - 1))
     table = Table(title="samples (one row each)", show_lines=False)
@@ -171,14 +199,19 @@ def framing_table(
         table.add_column(f"y = X(t-{lag})", justify="right")
     if state_from is not None:
         table.add_column("state from", justify="right")
+    def last(values: Sequence[int]) -> str:
+        if max_steps is None or len(values) <= max_steps:
+            return _aligned(values, width)
+        return "… " + _aligned(values[-max_steps:], width)
+
     for i, ti in enumerate(t):
         cells = [str(ti)]
         if batch_size:
-            cells.append(str(i // batch_size + 1))
+            cells.append(str((shown[i] if shown is not None else i) // batch_size + 1))
         if sequence_target:
-            cells.append(f"x {_aligned(x[i], width)}\ny {_aligned(y[i], width)}")
+            cells.append(f"x {last(x[i])}\ny {last(y[i])}")
         else:
-            cells += [_aligned(x[i], width), str(y[i])]
+            cells += [last(x[i]), str(y[i])]
         if state_from is not None:
             src = state_from[i]
             cells.append("zeros (reset)" if src is None else f"t={src}")
@@ -220,12 +253,12 @@ def predict_table(rows: list[dict[str, Any]], *, lag: int) -> Table:
         table.add_column(name, justify="right")
     for r in rows:
         if r["predicted"] is None:  # values may come from a user's file: never markup
-            table.add_row(str(r["t"]), Text(str(r["input"])),
-                          MISS if r["expected"] is None else Text(str(r["expected"])),
-                          Text(r["note"], style="dim"), "", "")
+            table.add_row(str(r["t"]), plain(r["input"]),
+                          MISS if r["expected"] is None else plain(r["expected"]),
+                          plain(r["note"], "dim"), "", "")
             continue
-        table.add_row(str(r["t"]), Text(str(r["input"])), Text(str(r["expected"])),
-                      Text(str(r["predicted"])), f"{r['probability']:.3f}",
+        table.add_row(str(r["t"]), plain(r["input"]), plain(r["expected"]),
+                      plain(r["predicted"]), f"{r['probability']:.3f}",
                       Text("✓", style="green") if r["match"] else Text("✗", style="bold red"))
     return table
 

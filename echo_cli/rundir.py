@@ -13,21 +13,27 @@ function the caller passes in.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import hashlib
 import itertools
 import json
 import os
+import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError
 
 from echo_cli.config import Config, load_config
 from echo_cli.errors import EchoError
 from echo_cli.files import csv_text, json_text, write_atomic
+from echo_cli.metrics import SCORE_FIELDS, Metrics  # noqa: F401 - part of this module's API
 
 CONFIG = "config.yaml"
 HISTORY = "history.csv"
@@ -35,6 +41,7 @@ MODEL = "model.keras"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 VOCABULARY = "vocabulary.json"
+LOCK = ".echo-cli.lock"  # held by the process writing the run; gone once it has finished
 RUNS = Path("runs")  # where runs go when no --out is given
 FAILED_MARK = ".failed-"  # a sweep's unfinished run, moved aside
 
@@ -49,71 +56,6 @@ class DamagedRunError(RunDirError):
     def __init__(self, path: Path, file: str, reason: str):
         self.path, self.file, self.reason = path, file, reason
         super().__init__(f"{path / file} is not a run's {file} ({reason}); re-run it")
-
-
-# ---------------------------------------------------------------------------------------------
-# the metrics record: one typed definition that every reader uses
-
-SCORE_FIELDS = ("heldout_correct", "heldout_targets", "ci95_low", "ci95_high")
-
-
-class Metrics(BaseModel):
-    """metrics.json. Fields in the order they are written; optional groups are written only
-    when they apply (sequence targets, a target accuracy), so the file holds what was set."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    name: str
-    seed: int
-    data_source: str = "random"
-    engine: str = "fast"
-    backend: str = "tensorflow"
-    epochs: int = 0
-    epochs_completed: int
-    interrupted: bool
-    model_kind: str = "lstm"
-    parameters: int | None = None
-    multiply_adds_per_sample: int | None = None
-    updates: int
-    samples: int = 0
-    train_seconds: float
-    peak_rss_mb: float | None = None
-    chance_accuracy: float
-    final_train_loss: float | None = None
-    final_train_accuracy: float | None = None
-    heldout_accuracy: float | None = None
-    heldout_correct: int | None = None
-    heldout_targets: int | None = None
-    heldout_sequences: int | None = None
-    ci95_low: float | None = None
-    ci95_high: float | None = None
-    # sequence targets
-    heldout_unscored_positions: int | None = None
-    heldout_exact_match: float | None = None
-    heldout_per_position: list[float | None] | None = None
-    # train.target_accuracy
-    target_accuracy: float | None = None
-    validation_sequences: int | None = None
-    reached_target: bool | None = None
-    epochs_to_target: int | None = None
-    samples_to_target: int | None = None
-    final_validation_accuracy: float | None = None
-
-    @model_validator(mode="after")
-    def _scored_runs_are_complete(self) -> Metrics:
-        if self.heldout_accuracy is not None:
-            lacking = [k for k in SCORE_FIELDS if getattr(self, k) is None]
-            if lacking:
-                raise ValueError(f"a scored run needs {', '.join(lacking)}")
-        return self
-
-    @property
-    def scored(self) -> bool:
-        """True when the run finished with a held-out score."""
-        return self.heldout_accuracy is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 def metrics_from_dict(raw: Any, *, where: Path) -> Metrics:
@@ -155,41 +97,112 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def create(out: Path | None, name: str) -> Path:
-    """Create this run's directory: --out if new or empty, else runs/<name>-<time>[-k].
+class Claim:
+    """A run directory claimed by this process: its lock file, created exclusively and held
+    (flock) for as long as the run is written, so a second claimant is refused and a sweep can
+    tell a live run from one that was killed. Use as a context manager; `release` removes it.
+    """
 
-    The directory is claimed with an exclusive mkdir, so two runs never share one.
+    def __init__(self, path: Path):
+        self.path = path
+        lock = path / LOCK
+        try:
+            self._fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise RunDirError(f"--out {path} is being written by another run "
+                              f"({owner(path) or 'owner unknown'}); give a new directory") \
+                from None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        identity = {"pid": os.getpid(), "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "command": " ".join(sys.argv)[:500]}
+        os.write(self._fd, json_text(identity).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            (self.path / LOCK).unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def owner(path: Path) -> str | None:
+    """Who holds a run directory's lock: "pid 123 on host, since ..." (None if nobody)."""
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a live process is writing the run
+            try:
+                who = json.loads(os.read(fd, 4096) or b"{}")
+            except ValueError:
+                who = {}
+            return (f"pid {who.get('pid', '?')} on {who.get('host', '?')}, since "
+                    f"{who.get('started', '?')}")
+        return None  # a lock left by a run that was killed: nobody holds it
+    finally:
+        os.close(fd)
+
+
+def create(out: Path | None, name: str) -> Claim:
+    """Claim this run's directory: --out if new or empty, else runs/<name>-<time>[-k].
+
+    The claim is exclusive at the moment of checking (a lock file created with O_EXCL), so
+    two runs never share a directory, even when started at the same instant.
 
     Raises:
-        RunDirError: --out is a file or holds files, or the directory cannot be made.
+        RunDirError: --out is a file, a broken link, holds files, is being written by another
+            run, or cannot be made (read-only, no space).
     """
+    where = out if out is not None else RUNS
     try:
-        if out is not None:
-            if out.exists() and not out.is_dir():
-                raise RunDirError(f"--out {out} is a file; give a new or empty directory")
-            if out.is_dir():
-                if any(out.iterdir()):
-                    raise RunDirError(f"--out {out} already holds files and is left untouched; "
-                                      f"give a new or empty directory")
-                return out
-            out.mkdir(parents=True)
-            return out
-        stamp = timestamp()
-        RUNS.mkdir(exist_ok=True)
-        for suffix in itertools.count(1):
-            candidate = RUNS / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
-            try:
-                candidate.mkdir()
-                return candidate
-            except FileExistsError:
-                continue
-    except FileExistsError:
-        raise RunDirError(f"--out {out} was created by something else just now; give a new "
-                          f"directory") from None
+        if out is None:
+            _make_runs_dir()
+            stamp = timestamp()
+            for suffix in itertools.count(1):
+                candidate = RUNS / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                return Claim(candidate)
+        if out.is_symlink() and not out.exists():
+            raise RunDirError(f"--out {out} is a broken link; give a new or empty directory")
+        if out.exists() and not out.is_dir():
+            raise RunDirError(f"--out {out} is a file; give a new or empty directory")
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()):
+            who = owner(out)
+            if who:
+                raise RunDirError(f"--out {out} is being written by another run ({who}); give "
+                                  f"a new directory")
+            raise RunDirError(f"--out {out} already holds files and is left untouched; give a "
+                              f"new or empty directory")
+        return Claim(out)
+    except FileExistsError:  # a parent of --out is a file
+        raise RunDirError(f"cannot create the run directory {where}: a part of its path is a "
+                          f"file") from None
     except OSError as err:
-        where = out if out is not None else RUNS
         raise RunDirError(f"cannot create the run directory {where}: {err.strerror}") from None
     raise AssertionError("unreachable")
+
+
+def _make_runs_dir() -> None:
+    if RUNS.is_symlink() and not RUNS.exists():
+        raise RunDirError(f"{RUNS}/ is a broken link, so runs cannot go there; remove it or "
+                          f"give --out DIR")
+    if RUNS.exists() and not RUNS.is_dir():
+        raise RunDirError(f"{RUNS} is a file, so runs cannot go in {RUNS}/; move it or give "
+                          f"--out DIR")
+    RUNS.mkdir(exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +211,37 @@ def create(out: Path | None, name: str) -> Path:
 def history_csv(rows: list[dict[str, Any]]) -> str:
     """history.csv: epoch, loss, accuracy, then any other logged column in the order first seen."""
     return csv_text(rows, None if rows else ["epoch", "loss", "accuracy"])
+
+
+class HistoryWriter:
+    """history.csv as training goes: a row per epoch, flushed at least every `every` seconds,
+    so a run killed outright keeps its history up to a second or so before the kill. `close`
+    rewrites the whole file atomically."""
+
+    def __init__(self, path: Path, fields: list[str], *, every: float = 1.0):
+        self.path, self.fields, self.every = path / HISTORY, fields, every
+        self._fh: TextIO | None = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore",
+                                      lineterminator="\r\n")
+        self._writer.writeheader()
+        self._fh.flush()
+        self._flushed = time.monotonic()
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
+        self._writer.writerow(row)
+        if time.monotonic() - self._flushed >= self.every:
+            self._fh.flush()
+            self._flushed = time.monotonic()
+
+    def close(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the streamed file with the whole history, written atomically."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        write_atomic(self.path, history_csv(rows))
 
 
 @dataclass(frozen=True)
@@ -209,8 +253,16 @@ class RunWriter:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def save_config(self, text: str) -> None:
+    def history(self, fields: list[str]) -> HistoryWriter:
+        return HistoryWriter(self.path, fields)
+
+    def save_file(self, name: str, data: str | bytes) -> None:
+        write_atomic(self.path / name, data)
+
+    def save_config(self, text: str) -> str:
+        """Write config.yaml; returns its digest, for metrics.json's config_sha256."""
         write_atomic(self.path / CONFIG, text)
+        return digest(text)
 
     def save_vocabulary(self, vocabulary: list) -> None:
         write_atomic(self.path / VOCABULARY, json_text(vocabulary))
@@ -278,6 +330,50 @@ def read_config(path: Path) -> Config:
     return load_config(path / CONFIG)
 
 
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+MAX_VOCABULARY_BYTES = 64 << 20
+
+
+def read_vocabulary(path: Path) -> list | None:
+    """vocabulary.json (id -> original value), checked: a list of distinct numbers or strings.
+
+    Raises:
+        DamagedRunError: not JSON, not such a list, or implausibly large.
+    """
+    file = path / VOCABULARY
+    if not file.is_file():
+        return None
+    if file.stat().st_size > MAX_VOCABULARY_BYTES:
+        raise DamagedRunError(path, VOCABULARY, f"over {MAX_VOCABULARY_BYTES >> 20} MiB")
+    try:
+        values = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedRunError(path, VOCABULARY, type(err).__name__) from None
+    if not isinstance(values, list) or not values:
+        raise DamagedRunError(path, VOCABULARY, "not a list of values")
+    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+        raise DamagedRunError(path, VOCABULARY, "holds something other than numbers and "
+                                                "strings")
+    if len({str(v) for v in values}) != len(values):
+        raise DamagedRunError(path, VOCABULARY, "holds a value twice")
+    return values
+
+
+def edited_config(path: Path) -> bool:
+    """True when config.yaml differs from the config the run was trained with (as recorded in
+    metrics.json; runs without the record are taken as they are)."""
+    metrics = try_read_metrics(path)
+    if metrics is None or metrics.config_sha256 is None:
+        return False
+    try:
+        return digest((path / CONFIG).read_text(encoding="utf-8")) != metrics.config_sha256
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
 def read(path: Path) -> RunRecord:
     """A run directory's config and metrics.
 
@@ -296,6 +392,11 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     with (path / HISTORY).open(newline="", encoding="utf-8") as fh:
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
                 for row in csv.DictReader(fh)]
+
+
+def is_live(path: Path) -> bool:
+    """True while a process holds the run directory's lock (it is still being written)."""
+    return owner(path) is not None
 
 
 def sweep_runs(path: Path) -> list[Path]:

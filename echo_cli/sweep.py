@@ -12,20 +12,26 @@ reproducible on its own, and a failure stays in its run. This module imports no 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import itertools
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from echo_cli import rundir, tables
-from echo_cli.config import ConfigError, parse_yaml
+from echo_cli.config import ConfigError
 from echo_cli.errors import EchoError
-from echo_cli.files import write_atomic, write_csv
+from echo_cli.files import write_atomic, write_csv, write_json
 from echo_cli.rundir import Metrics
 from echo_cli.stats import mean, pooled_accuracy, std
+from echo_cli.yamlio import describe_error, parse_yaml
 
 SWEEP_FILE = "sweep.json"
 LOCK_FILE = "sweep.lock"
@@ -49,12 +55,26 @@ class Point:
 
     @property
     def name(self) -> str:
-        parts = [f"{key.split('.')[-1]}={value}" for key, value in self.values]
-        return re.sub(r"[^A-Za-z0-9_.=,-]", "_", ",".join([*parts, f"seed={self.seed}"]))
+        """The run's directory name: key=value pairs, long values shortened with a hash (the
+        full values are in the run's config.yaml)."""
+        parts = [f"{key.split('.')[-1]}={_short(str(value), 40)}" for key, value in self.values]
+        name = re.sub(r"[^A-Za-z0-9_.=,~-]", "_", ",".join([*parts, f"seed={self.seed}"]))
+        return _short(name, MAX_NAME)
 
     def overrides(self) -> list[str]:
         """`--set` items; JSON is valid YAML, so every value reads back as it was swept."""
         return [*(f"{k}={json.dumps(v)}" for k, v in self.values), f"seed={self.seed}"]
+
+
+MAX_NAME = 180  # bytes of a run directory's name; filesystems allow 255
+
+
+def _short(text: str, limit: int) -> str:
+    """text, or its start and a hash of the whole when longer than limit."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    return f"{text[: limit - 11]}~{digest}"
 
 
 @dataclass
@@ -76,7 +96,7 @@ def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, l
         SweepError: no `=`, an empty key or value list, an unknown key, a key given twice,
             tied values that do not match their keys, or no grid when one is required.
     """
-    from echo_cli.config import known_keys
+    from echo_cli.config import clip, cut, leaf_keys, suggest_key
 
     grid: list[tuple[str, list[Any]]] = []
     for item in items:
@@ -84,7 +104,8 @@ def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, l
         key = key.strip()
         values = [v.strip() for v in text.split(",") if v.strip()]
         if not sep or not key or not values:
-            raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, got {item!r}")
+            raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, "
+                             f"got {cut(item)}")
         tied = [k.strip() for k in key.split("+")]
         for k in tied:
             if k in ("seed", "name"):
@@ -98,16 +119,31 @@ def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, l
             if any(len(p) != len(tied) for p in parts):
                 raise SweepError(f"--grid {key} ties {len(tied)} keys, so each value needs "
                                  f"{len(tied)} parts joined by ':', e.g. 1:5, got {text!r}")
-            grid.append((key, [[parse_yaml(x) for x in p] for p in parts]))
+            grid.append((key, [[_value(key, x) for x in p] for p in parts]))
         else:
-            grid.append((key, [parse_yaml(v) for v in values]))
+            grid.append((key, [_value(key, v) for v in values]))
     if required and not grid:
         raise SweepError("give at least one --grid KEY=V1,V2,..., e.g. --grid data.lag=1,2,4")
     for key in grid_keys(grid):
-        if key not in known_keys():
-            raise SweepError(f"--grid {key} is not a known key; see the keys in "
-                             f"configs/lag1.yaml or the README")
+        if key in leaf_keys():
+            continue
+        example = next((k for k in leaf_keys() if k.startswith(key + ".")), None)
+        if example:
+            raise SweepError(f"--grid {key} is a section, not a key; give a key inside it, "
+                             f"such as {example}")
+        raise SweepError(f"--grid {clip(key)} is not a known key; {suggest_key(key)}")
     return grid
+
+
+def _value(key: str, text: str) -> Any:
+    """One grid value, read as YAML the way --set reads it."""
+    from echo_cli.config import clip, cut
+
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as err:
+        raise SweepError(f"--grid {clip(key)}: {cut(text)} is not a valid YAML value"
+                         f"{describe_error(err)}") from None
 
 
 def check_points(points: list[Point]) -> None:
@@ -159,6 +195,7 @@ class Sweep:
         check_points(self.points)
         self.keys = grid_keys(grid)
         self.axes = [key.split("+")[0] for key, _ in grid]  # one key per axis, for plots
+        self._lock: int | None = None
 
     def overrides(self, point: Point) -> list[str]:
         """The sweep's own --set items, then the point's values and seed."""
@@ -186,21 +223,27 @@ class Sweep:
                              f"left untouched, give a new or empty directory")
         try:
             (self.out / "runs").mkdir(parents=True, exist_ok=True)
-            lock = os.open(self.out / LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            raise SweepError(f"another sweep is running in {self.out} (if none is, remove "
-                             f"{self.out / LOCK_FILE})") from None
+            self._lock = os.open(self.out / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
         except OSError as err:
             raise SweepError(f"cannot create --out {self.out}: {err.strerror}") from None
-        os.write(lock, str(os.getpid()).encode())
-        os.close(lock)
-        spec.write_text(json.dumps(self.definition, indent=2) + "\n")
+        try:  # the OS releases the lock when its holder dies, however it dies
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._lock, 64).decode(errors="replace").strip() or "?"
+            os.close(self._lock)
+            self._lock = None
+            raise SweepError(f"another sweep is running in {self.out} (pid {holder}); wait for "
+                             f"it, or stop it first") from None
+        os.ftruncate(self._lock, 0)
+        os.pwrite(self._lock, str(os.getpid()).encode(), 0)
+        write_json(spec, self.definition)
         records = []
         for point in self.points:
             run_dir = self.out / "runs" / point.name
             record = Record(point=point, run_dir=run_dir)
+            _wait_for(run_dir)
             metrics = rundir.try_read_metrics(run_dir)
-            if metrics is not None and not metrics.interrupted:
+            if metrics is not None and not metrics.interrupted and metrics.failed_step is None:
                 record.status, record.metrics = "done", metrics
             elif run_dir.exists():
                 k = 1
@@ -211,33 +254,52 @@ class Sweep:
         return records
 
     def release(self) -> None:
-        (self.out / LOCK_FILE).unlink(missing_ok=True)
+        if self._lock is not None:
+            os.close(self._lock)  # closing releases the flock; the file stays, unlocked
+            self._lock = None
 
-    def write_results(self, records: list[Record], *,
-                      title: str) -> tuple[list[dict[str, Any]], bool]:
-        """results.csv (one row per run), summary.md (one row per grid point) and, once a
-        run is done, sweep.png (accuracy against the first axis, a line per the second).
+    def write_results(self, records: list[Record], *, title: str) -> list[dict[str, Any]]:
+        """results.csv (one row per run) and summary.md (one row per grid point).
 
         Returns:
-            (summary rows, whether sweep.png was drawn).
+            The summary rows, for the console table.
         """
-        from echo_cli import plots
-
         table = rows(records, self.keys)
         summary = summarize(table, self.keys)
         write_csv(self.out / "results.csv", table)
         write_atomic(self.out / "summary.md", tables.sweep_markdown(summary, self.keys,
                                                                     title=title))
+        return summary
+
+    def plot(self, records: list[Record], *, title: str) -> bool:
+        """sweep.png: accuracy against the first axis, a line per value of the second, once a
+        run is done. Returns whether it was drawn."""
+        from echo_cli import plots
+
+        table = rows(records, self.keys)
         points = plot_points(table, self.axes)
-        if points:
-            others = self.axes[2:]
-            plots.plot_sweep(points, self.out / "sweep.png", x_key=self.axes[0],
-                             line_key=self.axes[1] if len(self.axes) > 1 else None,
-                             chance=min(row["chance_accuracy"] for row in table
-                                        if row["status"] == "done"),
-                             title=title + (f"\n(pooled over {', '.join(others)})"
-                                            if others else ""))
-        return summary, bool(points)
+        if not points:
+            return False
+        others = self.axes[2:]
+        write_atomic(self.out / "sweep.png", plots.sweep_png(
+            points, x_key=self.axes[0], line_key=self.axes[1] if len(self.axes) > 1 else None,
+            chance=min(row["chance_accuracy"] for row in table if row["status"] == "done"),
+            title=title + (f"\n(pooled over {', '.join(others)})" if others else "")))
+        return True
+
+
+def _wait_for(run_dir: Path, *, seconds: float = 60.0) -> None:
+    """Wait while another process still writes run_dir (a run of a killed sweep stopping).
+
+    Raises:
+        SweepError: it is still being written after `seconds`.
+    """
+    deadline = time.monotonic() + seconds
+    while rundir.is_live(run_dir):
+        if time.monotonic() > deadline:
+            raise SweepError(f"{run_dir} is still being written by {rundir.owner(run_dir)}; "
+                             f"stop that process, then resume")
+        time.sleep(0.2)
 
 
 def reject_invalid(job: Sweep, records: list[Record]) -> None:

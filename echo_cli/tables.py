@@ -4,7 +4,8 @@ for the console (rich) and for Markdown files.
     console.print(results_table(rows))
     text = sweep_markdown(summary, ["model.kind"], title="kinds")
 
-This module imports no TensorFlow and nothing from echo_cli: callers hand it plain data.
+This module imports no TensorFlow, and from echo_cli only report's cell helpers: callers hand
+it plain data.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from rich.text import Text
+
+from echo_cli.report import plain, printable
 
 
 def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table; a | inside a cell becomes / so it can't split the row."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(printable(str(c)).replace("|", "/") for c in row) + " |"
+              for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -90,7 +93,7 @@ def results_table(rows: list[dict[str, Any]]) -> Table:
     for name in RESULT_COLUMNS:
         table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
     for row in rows:
-        table.add_row(*[Text(str(row[c])) for c in RESULT_COLUMNS])
+        table.add_row(*[plain(row[c]) for c in RESULT_COLUMNS])
     return table
 
 
@@ -144,7 +147,7 @@ def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title
     for name in sweep_columns(keys):
         table.add_column(name, justify="right")
     for s in summary:
-        table.add_row(*[Text(cell) for cell in sweep_cells(s, keys)])
+        table.add_row(*[plain(cell) for cell in sweep_cells(s, keys)])
     return table
 
 
@@ -160,8 +163,8 @@ def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
     for run in runs:
         c, m = run["config"], run["metrics"]
         table.add_row(
-            Text(Path(run["path"]).name),
-            *[Text(str(c.get(k))) for k in keys],
+            plain(Path(run["path"]).name),
+            *[plain(c.get(k)) for k in keys],
             f"{m['heldout_accuracy']:.4f} ({m['ci95_low']:.4f}-{m['ci95_high']:.4f})",
             f"{m['chance_accuracy']:.4g}",
             f"{m['parameters']:,}" if "parameters" in m else "-",

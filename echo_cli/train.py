@@ -1,47 +1,54 @@
 """Training. Everything here returns plain numbers; held-out scoring is evaluate.py's.
 
-    model, result = train(cfg, engine="fast", on_epoch=lambda epoch, logs: None)
+    model, result = train(cfg, engine="fast", on_epoch=lambda epoch, row: None)
     result.heldout.accuracy
 
 Two engines make the same weight updates on the same batches in the same order, with the
 state reset at every sequence boundary:
 - `tutorial`: the tutorial's loop, one `model.fit` per sequence (epoch).
-- `fast`: one `model.fit` over all sequences, `steps_per_execution` set to the batches of one
-  sequence, and the reset in a callback after each execution.
+- `fast`: one `model.fit` per block of sequences, `steps_per_execution` set to the batches of
+  one sequence and the reset in a callback after each execution; on JAX, compiled chunks.
+
+Training sequences are generated and framed block by block (limits.py sizes the blocks), so
+train.epochs costs time, not memory. Between epochs the loop checks for a stop signal
+(signals.py) and for a loss that is no longer finite.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from echo_cli import models
+from echo_cli import limits, models, signals
 from echo_cli.config import Config
 from echo_cli.data import (
     Dataset,
     Framed,
-    cycle,
     frame,
     generate_sequences,
     rows_per_sequence,
     stream_rng,
 )
+from echo_cli.errors import EchoError
 from echo_cli.evaluate import Heldout, Predictor, accuracy, backend, evaluate, fresh
 from echo_cli.keras_internals import JaxEngine
 from echo_cli.rundir import Metrics
 
 ENGINES = ("fast", "tutorial")
-
-
-class _ReachedTarget(Exception):
-    """Raised from the per-epoch hook to stop training once validation reaches its target."""
 EpochHook = Callable[[int, dict[str, float]], None]
 
-_MAX_SEQUENCES_PER_FIT_EPOCH = 50  # fast engine: Keras epochs group this many sequences
+
+class _ReachedTarget(Exception):  # noqa: N818 - a signal to stop, not an error
+    """Raised from the per-epoch hook to stop training once validation reaches its target."""
+
+
+class DivergedError(EchoError):
+    """The training loss stopped being a finite number."""
 
 
 @dataclass
@@ -60,6 +67,7 @@ class RunResult:
     reached_target: bool = False
     parameters: int = 0
     multiply_adds_per_sample: int = 0
+    diverged: str | None = None  # why training stopped early on a non-finite loss
 
     def metrics(self, cfg: Config) -> Metrics:
         """The record written to metrics.json."""
@@ -137,7 +145,7 @@ def _exact_accuracy(mean: float, scored: int) -> float:
     return round(mean * scored) / scored
 
 
-def _peak_rss_mb() -> float | None:
+def peak_rss_mb() -> float | None:
     """This process's peak resident memory so far, in MB (None where the OS won't say)."""
     try:
         import resource
@@ -159,28 +167,53 @@ def engine_problem(engine: str, backend: str, cfg: Config) -> str | None:
 
 def _chunk_size(sequences: int, cfg: Config) -> int:
     """Sequences per compiled chunk (or Keras epoch): divides the epochs and, when validating,
-    the validation interval, so that checks fall on chunk boundaries."""
+    the validation interval, so that checks fall on chunk boundaries; fewer for long
+    sequences (limits.chunk_sequences)."""
     every = cfg.train.validate_every if cfg.train.target_accuracy is not None else 0
-    return max(k for k in range(1, _MAX_SEQUENCES_PER_FIT_EPOCH + 1)
+    return max(k for k in range(1, limits.chunk_sequences(cfg) + 1)
                if sequences % k == 0 and every % k == 0)
 
 
-def _tutorial_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
+def _blocks(cfg: Config, dataset: Dataset | None, group: int) -> Iterator[Framed]:
+    """The training sequences, one per epoch, generated and framed block by block.
+
+    Each block is a whole number of groups of `group` sequences and holds at most about
+    limits.CHUNK_BYTES of data. Drawing the sequences block by block from the training stream
+    gives exactly the sequences one draw of them all would.
+    """
+    epochs, length = cfg.train.epochs, cfg.data.length
+    per_block = group * max(1, limits.block_sequences(cfg) // group)
+    rng = stream_rng(cfg.seed, "train")
+    for start in range(0, epochs, per_block):
+        count = min(per_block, epochs - start)
+        if dataset is None:
+            seqs = generate_sequences(rng, count=count, length=length,
+                                      n_unique=cfg.data.n_unique)
+        else:  # cycle through the file's sequences, one per epoch
+            seqs = dataset.train[np.arange(start, start + count) % len(dataset.train)]
+        yield frame(seqs, cfg.framing)
+
+
+def _tutorial_engine(model, cfg: Config, blocks: Iterator[Framed], on_epoch: EpochHook) -> None:
     """The tutorial's loop: one `fit` per sequence, then reset the state."""
     models.compile_model(model, cfg)
-    scored = _scored_per_sequence(framed)
-    for epoch in range(framed.x.shape[0]):
-        one = Framed(t=framed.t, x=framed.x[epoch : epoch + 1], y=framed.y[epoch : epoch + 1])
-        x, y, w = _arrays(one)
-        fit = model.fit(x, y, sample_weight=w, batch_size=cfg.train.batch_size, epochs=1,
-                        shuffle=False, verbose=0)
-        models.reset_states(model)
-        on_epoch(epoch + 1, {"loss": float(fit.history["loss"][0]),
+    epoch = 0
+    for framed in blocks:
+        scored = _scored_per_sequence(framed)
+        for i in range(framed.x.shape[0]):
+            one = Framed(t=framed.t, x=framed.x[i : i + 1], y=framed.y[i : i + 1])
+            x, y, w = _arrays(one)
+            fit = model.fit(x, y, sample_weight=w, batch_size=cfg.train.batch_size, epochs=1,
+                            shuffle=False, verbose=0)
+            models.reset_states(model)
+            epoch += 1
+            on_epoch(epoch, {"loss": float(fit.history["loss"][0]),
                              "accuracy": _exact_accuracy(fit.history["accuracy"][0], scored)})
 
 
-def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
-    """One `fit` over every sequence; resets land on sequence boundaries.
+def _fast_engine(model, cfg: Config, blocks: Iterator[Framed], on_epoch: EpochHook) -> None:
+    """One `fit` per block of sequences (all of them, for most configs); resets land on
+    sequence boundaries.
 
     `steps_per_execution` equals the batches of one sequence, so Keras returns to Python
     exactly once per sequence: the callback resets the state there and turns Keras's running
@@ -190,14 +223,13 @@ def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> Non
     """
     import keras
 
-    sequences = framed.x.shape[0]
     batches = rows_per_sequence(cfg.framing) // cfg.train.batch_size
-    scored = _scored_per_sequence(framed)
-    group = _chunk_size(sequences, cfg)
+    group = _chunk_size(cfg.train.epochs, cfg)
     models.compile_model(model, cfg, steps_per_execution=batches)
 
     class PerSequence(keras.callbacks.Callback):
         done = 0
+        scored = 1
 
         def on_epoch_begin(self, epoch, logs=None):
             self.seen, self.totals = 0, (0.0, 0.0)
@@ -209,16 +241,20 @@ def _fast_engine(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> Non
             acc = float(logs["accuracy"]) * self.seen
             seq_loss, seq_acc = loss - self.totals[0], acc - self.totals[1]
             self.totals = (loss, acc)
-            self.done += 1
-            on_epoch(self.done, {"loss": seq_loss, "accuracy": _exact_accuracy(seq_acc, scored)})
+            PerSequence.done += 1
+            on_epoch(PerSequence.done, {"loss": seq_loss,
+                                        "accuracy": _exact_accuracy(seq_acc, self.scored)})
 
-    x, y, w = _arrays(framed)
-    model.fit(x, y, sample_weight=w, batch_size=cfg.train.batch_size, epochs=sequences // group,
-              steps_per_epoch=batches * group, shuffle=False, verbose=0,
-              callbacks=[PerSequence()])
+    callback = PerSequence()
+    for framed in blocks:
+        callback.scored = _scored_per_sequence(framed)
+        x, y, w = _arrays(framed)
+        model.fit(x, y, sample_weight=w, batch_size=cfg.train.batch_size,
+                  epochs=framed.x.shape[0] // group, steps_per_epoch=batches * group,
+                  shuffle=False, verbose=0, callbacks=[callback])
 
 
-def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) -> None:
+def _fast_engine_jax(model, cfg: Config, blocks: Iterator[Framed], on_epoch: EpochHook) -> None:
     """Under JAX, each chunk of sequences is one compiled program (keras_internals.JaxEngine).
 
     Two things make it a custom loop rather than `fit`:
@@ -228,32 +264,36 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
       zeroes it at the start of every sequence, as the tutorial's loop does.
     Each sequence's mean loss and exact accuracy come out of the program.
     """
-    sequences, batch = framed.x.shape[0], cfg.train.batch_size
+    batch = cfg.train.batch_size
     batches = rows_per_sequence(cfg.framing) // batch
-    scored = _scored_per_sequence(framed)
-    x, y, w = _arrays(framed)
-
-    def per_step(a: np.ndarray) -> np.ndarray:  # (sequences, batches, batch, ...)
-        return a.reshape(sequences, batches, batch, *a.shape[1:])
-
-    xs, ys, ws = per_step(x), per_step(y), per_step(w)
+    chunk = _chunk_size(cfg.train.epochs, cfg)
     models.compile_model(model, cfg)
-    engine = JaxEngine(model, sample=(x[:batch], y[:batch], w[:batch]))
-    chunk = _chunk_size(sequences, cfg)
-    for start in range(0, sequences, chunk):
-        part = slice(start, start + chunk)
-        losses, hits = engine.run_chunk(xs[part], ys[part], ws[part])
-        # The model now holds the whole chunk's weights, so its epochs are all recorded even
-        # if Ctrl-C arrives while they are reported; the interrupt is raised after that.
-        interrupted = False
-        for i in range(chunk):
-            try:
-                on_epoch(start + i + 1, {"loss": float(losses[i]),
-                                         "accuracy": round(float(hits[i])) / scored})
-            except KeyboardInterrupt:
-                interrupted = True
-        if interrupted:
-            raise KeyboardInterrupt
+    engine, done = None, 0
+    for framed in blocks:
+        sequences, scored = framed.x.shape[0], _scored_per_sequence(framed)
+        x, y, w = _arrays(framed)
+        if engine is None:
+            engine = JaxEngine(model, sample=(x[:batch], y[:batch], w[:batch]))
+
+        def per_step(a: np.ndarray, n: int = sequences) -> np.ndarray:
+            return a.reshape(n, batches, batch, *a.shape[1:])  # (sequences, batches, batch, ..)
+
+        xs, ys, ws = per_step(x), per_step(y), per_step(w)
+        for start in range(0, sequences, chunk):
+            part = slice(start, start + chunk)
+            losses, hits = engine.run_chunk(xs[part], ys[part], ws[part])
+            # The model now holds the whole chunk's weights, so its epochs are all recorded
+            # even if a stop arrives while they are reported; the stop is raised after that.
+            stop: BaseException | None = None
+            for i in range(chunk):
+                try:
+                    on_epoch(done + i + 1, {"loss": float(losses[i]),
+                                            "accuracy": round(float(hits[i])) / scored})
+                except (KeyboardInterrupt, signals.StopRequested) as err:
+                    stop = stop or err
+            done += chunk
+            if stop is not None:
+                raise stop
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,19 +301,21 @@ def _fast_engine_jax(model, cfg: Config, framed: Framed, on_epoch: EpochHook) ->
 
 def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = None,
           evaluate_heldout: bool = True, dataset: Dataset | None = None):
-    """Seed, generate, build, fit and evaluate one experiment.
+    """Seed, generate, build, fit and (unless told not to) evaluate one experiment.
 
     Args:
         cfg: a validated config.
         engine: "fast" or "tutorial"; both make the same updates.
-        on_epoch: called with (epoch, {"loss", "accuracy"}) after every sequence.
+        on_epoch: called with (epoch, row) after every sequence; row holds the epoch, loss,
+            accuracy and, on a validation epoch, validation_accuracy.
         evaluate_heldout: score the model on fresh held-out sequences afterwards.
         dataset: for data.source csv, the sequences read from the file (cycled, one per
             epoch) and its held-out part; None for fresh random sequences.
 
     Returns:
-        (model, RunResult). After Ctrl-C the result has interrupted=True, the history so far
-        and no held-out score.
+        (model, RunResult). After Ctrl-C or a stop signal the result has interrupted=True, the
+        history so far and no held-out score; after a loss that is not finite, `diverged`
+        says when, and the history holds the epochs before it.
     """
     keras = models.import_keras(cfg.train.backend)
 
@@ -282,21 +324,17 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     problem = engine_problem(engine, keras.backend.backend(), cfg)
     if problem:
         raise ValueError(problem)
-    on_epoch = on_epoch or (lambda epoch, logs: None)
+    on_epoch = on_epoch or (lambda epoch, row: None)
 
     # seed: the initializers are seeded in build_model and the data has its own streams; the
     # global seed covers anything else (it imports TensorFlow, so only on that backend)
     if keras.backend.backend() == "tensorflow":
         keras.utils.set_random_seed(cfg.seed)
 
-    # data: one sequence per epoch, fresh from the training stream or cycled from the file
+    # data: one sequence per epoch, fresh from the training stream or cycled from the file,
+    # generated block by block as training reaches it
     plan = cfg.framing
-    if dataset is None:
-        seqs = generate_sequences(stream_rng(cfg.seed, "train"), count=cfg.train.epochs,
-                                  length=cfg.data.length, n_unique=cfg.data.n_unique)
-    else:
-        seqs = cycle(dataset.train, cfg.train.epochs)
-    framed = frame(seqs, plan)
+    blocks = _blocks(cfg, dataset, _chunk_size(cfg.train.epochs, cfg))
 
     # build
     model = models.build_model(cfg)
@@ -314,23 +352,32 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         validate = Predictor(model, cfg, sequences=cfg.eval.validation_sequences)
 
     def record(epoch: int, logs: dict[str, float]) -> None:
-        history.append({"epoch": epoch, **logs})
+        if not math.isfinite(logs["loss"]):
+            raise DivergedError(f"the training loss became {logs['loss']} at epoch {epoch}; "
+                                f"lower train.learning_rate (now {cfg.train.learning_rate:g})")
+        row = {"epoch": epoch, **logs}
+        history.append(row)
+        reached = False
         if target is not None and epoch % cfg.train.validate_every == 0:
             correct, total = accuracy(validate(validation.x)[0], validation.y)
-            history[-1]["validation_accuracy"] = correct / total
-            if correct / total >= target:
-                raise _ReachedTarget
-        on_epoch(epoch, logs)
+            row["validation_accuracy"] = correct / total
+            reached = correct / total >= target
+        on_epoch(epoch, row)
+        if reached:
+            raise _ReachedTarget
+        signals.check()
 
     interrupted = reached = False
+    diverged = None
     start = time.perf_counter()
     try:
-        run(model, cfg, framed, record)
-    except KeyboardInterrupt:
+        run(model, cfg, blocks, record)
+    except (KeyboardInterrupt, signals.StopRequested):
         interrupted = True
     except _ReachedTarget:
         reached = True
-        on_epoch(len(history), history[-1])
+    except DivergedError as err:
+        diverged = str(err)
     seconds = time.perf_counter() - start
     models.reset_states(model)
     done = len(history)
@@ -338,16 +385,15 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     # evaluate
     heldout = None
-    if evaluate_heldout and not interrupted:
+    if evaluate_heldout and not interrupted and diverged is None:
         try:
             heldout = evaluate(model, cfg, dataset=dataset)
-        except KeyboardInterrupt:  # the trained model is kept; only the score is missing
+        except (KeyboardInterrupt, signals.StopRequested):  # the trained model is kept
             interrupted = True
     result = RunResult(
         engine=engine, backend=backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * rows_per_sequence(plan), train_seconds=seconds,
-        history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=_peak_rss_mb(),
-        reached_target=reached, **models.size(model),
+        history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=peak_rss_mb(),
+        reached_target=reached, diverged=diverged, **models.size(model),
     )
     return model, result
-

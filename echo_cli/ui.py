@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from echo_cli.errors import EchoError
+from echo_cli.report import one_line
 
 SET_HELP = ("Override one config key with a dotted KEY=VALUE, e.g. --set train.epochs=50. "
             "Repeatable.")
@@ -29,7 +30,7 @@ def handled(fn):
         try:
             return fn(*args, **kwargs)
         except EchoError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
             raise typer.Exit(err.exit_code) from None
 
     return run

@@ -170,7 +170,7 @@ def test_ctrl_c_keeps_what_was_done(tiny_overrides, monkeypatch):
     assert metrics["heldout_accuracy"] is None
     assert len(Path("cut/history.csv").read_text().strip().splitlines()) == 1 + 2
     assert Path("cut/model.keras").exists() and Path("cut/config.yaml").exists()
-    assert "interrupted after 2 of 6 epochs" in result.output
+    assert "interrupted by Ctrl-C after 2 of 6 epochs" in " ".join(result.output.split())
 
 
 # -------------------------------------------------------------------------------- bad input

@@ -32,8 +32,10 @@ def test_compare_shows_only_the_keys_that_differ_and_plots(tmp_path):
     assert not_png.exit_code == 2 and "ends in .png" in not_png.stderr
     broken = next((out / "runs").iterdir())
     (broken / "metrics.json").write_text("{not json")
-    damaged = runner.invoke(app, ["compare", str(out)])
-    assert damaged.exit_code == 2 and "has damaged files" in damaged.stderr
+    damaged = runner.invoke(app, ["compare", str(out)], env={"COLUMNS": "200"})
+    assert damaged.exit_code == 0, damaged.output  # the damaged run is named, the rest compared
+    assert f"skipped {broken} has damaged files (JSONDecodeError)" in damaged.output
+    assert sum(line.startswith("│ lag=") for line in damaged.output.splitlines()) == 3
 
 
 def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
@@ -63,7 +65,8 @@ def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
     sweep = tmp_path / "sweep"
     fake_run(sweep / "runs" / "x", {**METRICS, "heldout_correct": 54}, overrides=["seed=2"])
     fake_run(sweep / "runs" / "y", {**METRICS, "interrupted": True, "heldout_accuracy": None})
-    runs = collect([a, sweep])
+    runs, skipped = collect([a, sweep])
+    assert skipped == []
     assert [Path(r["path"]).name for r in runs] == ["a", "x"]
     assert differing_keys(runs) == ["seed", "data.lag", "data.window"]
     assert plot_axes(runs, differing_keys(runs)) == ["data.lag"]
@@ -94,3 +97,47 @@ def test_results_rows_and_files_come_from_the_runs(tmp_path):
     assert "| lag1 | a test | lag 2, window 6" in md and f"`{run}`" in md
     csv_head = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
     assert csv_head.startswith("name,what it tests,key settings,chance")
+
+
+def test_compare_names_each_malformed_run_and_compares_the_rest(tmp_path):
+    from conftest import METRICS, fake_run
+
+    good = fake_run(tmp_path / "good")
+    other = fake_run(tmp_path / "other", overrides=["data.lag=2", "data.window=6"])
+    bad = fake_run(tmp_path / "bad", {**METRICS, "heldout_accuracy": "0.9"})
+    lacking = fake_run(tmp_path / "lacking",
+                       {k: v for k, v in METRICS.items() if k != "updates"})
+    result = runner.invoke(app, ["compare", str(good), str(bad), str(other), str(lacking)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 2
+    assert f"{bad} has damaged files (heldout_accuracy: input should be" in skipped[0]
+    assert f"{lacking} has damaged files (updates: missing)" in skipped[1]
+    assert "good" in result.output and "other" in result.output
+
+
+def test_results_never_overwrites_without_force(tmp_path, monkeypatch):
+    from conftest import fake_run
+
+    monkeypatch.chdir(tmp_path)
+    run = fake_run(tmp_path / "r")
+    assert runner.invoke(app, ["results", str(run), "--out", "res"]).exit_code == 0
+    before = (tmp_path / "res" / "results.md").read_text()
+    again = runner.invoke(app, ["results", str(run), "--out", "res"])
+    assert again.exit_code == 2 and "already has results.md and results.csv" in again.stderr
+    assert (tmp_path / "res" / "results.md").read_text() == before
+    assert runner.invoke(app, ["results", str(run), "--out", "res", "--force"]).exit_code == 0
+    into_run = runner.invoke(app, ["results", str(run), "--out", str(run), "--force"])
+    assert into_run.exit_code == 2 and "is a run directory" in into_run.stderr
+
+
+def test_terminal_escapes_in_names_are_shown_not_obeyed(tmp_path):
+    from conftest import fake_run
+
+    run = fake_run(tmp_path / "evil\x1b]0;pwned\x07name")
+    result = runner.invoke(app, ["compare", str(run), str(fake_run(tmp_path / "plain",
+                                                                   overrides=["seed=2"]))],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\\x1b]0;pwned\\x07name" in result.output

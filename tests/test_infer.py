@@ -1,6 +1,7 @@
 """Using trained runs: predict, stream, your own CSV data and embeddings."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +266,108 @@ def test_ten_thousand_integers_train_under_two_gigabytes(tmp_path):
     metrics = json.loads((tmp_path / "big/metrics.json").read_text())
     assert metrics["chance_accuracy"] == 0.0001
     assert metrics["peak_rss_mb"] < 2000
+
+
+# -------------------------------------------------------------------------------- hostile input
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def rewrite_config(run: Path, **changes: str) -> None:
+    """Edit config.yaml as a user might, after training, bypassing the recorded digest."""
+    text = (run / "config.yaml").read_text()
+    for key, value in changes.items():
+        text = "\n".join(f"  {key}: {value}" if line.startswith(f"  {key}:") else line
+                         for line in text.splitlines()) + "\n"
+    (run / "config.yaml").write_text(text)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.pop("config_sha256")  # as an older run, so the structural checks speak
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"n_unique": "50"}, "data.n_unique is 50 in config.yaml, but the model predicts 20"),
+        ({"units": "7"}, "model.units is 7 in config.yaml, but the model has 30"),
+        ({"window": "4"}, "data.window makes 4 input steps in config.yaml, but the model takes 3"),
+        ({"kind": "gru"}, "model.kind is gru in config.yaml, but the model is lstm"),
+        ({"target": "sequence"}, "data.target is sequence in config.yaml, but the model has one"),
+        ({"stateful": "false"}, "model.stateful is false in config.yaml, but the model is"),
+    ],
+)
+def test_a_run_directory_that_disagrees_with_itself_is_refused(lag_run, tmp_path, changes,
+                                                               fragment):
+    run = copy_run(lag_run, tmp_path / "r")
+    rewrite_config(run, **changes)
+    result = runner.invoke(app, ["predict", str(run), "1", "2", "3", "4"])
+    one_line_error(result, "config.yaml and model.keras disagree: " + fragment)
+
+
+@pytest.mark.slow
+def test_an_edited_config_is_caught_even_where_the_model_cannot_tell(lag_run, tmp_path):
+    run = copy_run(lag_run, tmp_path / "r")
+    text = (run / "config.yaml").read_text().replace("  lag: 1\n", "  lag: 2\n")
+    (run / "config.yaml").write_text(text)
+    one_line_error(runner.invoke(app, ["predict", str(run), "1", "2", "3", "4"]),
+                   "config.yaml was changed after training")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"a": 1}', "not a list of values"),
+        ("7", "not a list of values"),
+        (b"\xff\xfe\x00binary", "UnicodeDecodeError"),
+        ('["red", ["nested"]]', "holds something other than numbers and strings"),
+        ('["red", "red"]', "holds a value twice"),
+        ('["a", "b", "c"]', "holds 3 values but data.n_unique is 20"),
+    ],
+)
+def test_a_damaged_vocabulary_is_refused(lag_run, tmp_path, content, fragment):
+    run = copy_run(lag_run, tmp_path / "r")
+    target = run / "vocabulary.json"
+    target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
+    one_line_error(runner.invoke(app, ["predict", str(run), "1", "2", "3"]), fragment)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("token", ["٣", "1_0", "3.0", "0x3", ""])
+def test_predict_takes_plain_integers_only(lag_run, token):
+    one_line_error(runner.invoke(app, ["predict", str(lag_run), "1", token, "2", "3"]),
+                   "is not an integer")
+
+
+@pytest.mark.slow
+def test_stream_with_stdin_closed_is_one_line(stream_run):
+    out = subprocess.run([sys.executable, "-m", "echo_cli", "stream", str(stream_run)],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+                         preexec_fn=lambda: os.close(0))
+    assert out.returncode == 2 and "stdin is closed" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_stream_heldout_that_cannot_fit_is_refused(stream_run):
+    one_line_error(runner.invoke(app, ["stream", str(stream_run), "--heldout", "1000000000"]),
+                   "--heldout 1000000000 needs about")
+
+
+def test_csv_gaps_split_sequences_and_are_named(tmp_path):
+    values = [i % 7 for i in range(60)]
+    for gap in (13, 14, 40):
+        values[gap] = "NA" if gap != 14 else ""
+    path = write_csv(tmp_path / "g.csv", "x", values)
+    ds = data.read_csv_dataset(str(path), "x", length=5, heldout_fraction=0.2, n_unique=100)
+    assert ds.gaps == [15, 16, 42]  # file lines (the header is line 1)
+    assert ds.vocabulary is None and ds.n_unique == 7  # integers, though pandas saw floats
+    # rows 0-12 give 2 sequences, 15-39 give 5, 41-47 one; rows 48-59 are held out
+    assert ds.train.tolist()[:2] == [[0, 1, 2, 3, 4], [5, 6, 0, 1, 2]]
+    assert len(ds.train) == 8 and len(ds.heldout) == 2
+    assert ds.train.tolist()[2] == [v % 7 for v in range(15, 20)]  # never across the gap

@@ -36,9 +36,14 @@ def test_no_two_modules_import_each_other_directly_or_through_a_chain():
     assert not cycles, f"modules in an import cycle: {cycles}"
 
 
-@pytest.mark.parametrize("module", ["report", "tables", "plots", "files", "errors", "stats"])
+@pytest.mark.parametrize("module", ["report", "plots", "files", "errors", "stats", "signals",
+                                    "yamlio", "metrics"])
 def test_leaf_modules_import_nothing_from_echo_cli(module):
     assert imports(module) == set()
+
+
+def test_tables_take_only_reports_cell_helpers():
+    assert imports("tables") == {"report"}
 
 
 def test_prediction_does_not_need_the_trainer():

@@ -1,9 +1,11 @@
 """The run directory on fake runs, with no Keras: names, claiming, atomic files, the record."""
 
+import errno
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,48 @@ from echo_cli.files import write_atomic
 
 # -------------------------------------------------------------------------------- create
 
-def test_out_is_used_when_new_or_empty(tmp_path):
-    assert rundir.create(tmp_path / "new" / "run", "x") == tmp_path / "new" / "run"
+def test_out_is_claimed_when_new_or_empty_and_released_after(tmp_path):
+    with rundir.create(tmp_path / "new" / "run", "x") as claim:
+        assert claim.path == tmp_path / "new" / "run"
+        assert rundir.is_live(claim.path) and f"pid {os.getpid()}" in rundir.owner(claim.path)
+        with pytest.raises(rundir.RunDirError, match=r"is being written by another run \(pid"):
+            rundir.create(claim.path, "x")
+    assert not (claim.path / rundir.LOCK).exists() and not rundir.is_live(claim.path)
     (tmp_path / "empty").mkdir()
-    assert rundir.create(tmp_path / "empty", "x") == tmp_path / "empty"
+    with rundir.create(tmp_path / "empty", "x") as claim:
+        assert claim.path == tmp_path / "empty"
+
+
+def test_two_claimants_at_the_same_instant_get_one_directory(tmp_path):
+    """The --out race: many threads claim one empty directory at once; exactly one wins."""
+    out, barrier, outcomes = tmp_path / "x", threading.Barrier(8), []
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(rundir.create(out, "x"))
+        except rundir.RunDirError as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if isinstance(o, rundir.Claim)]
+    assert len(winners) == 1 and len(outcomes) == 8
+    assert all("is being written by another run" in o or "already holds files" in o
+               for o in outcomes if isinstance(o, str))
+    winners[0].release()
+
+
+def test_a_lock_left_by_a_killed_run_is_not_live(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / rundir.LOCK).write_text('{"pid": 99999999}')  # nobody holds it: the run was killed
+    assert not rundir.is_live(run) and rundir.owner(run) is None
+    with pytest.raises(rundir.RunDirError, match="already holds files"):
+        rundir.create(run, "x")
 
 
 def test_out_that_holds_files_or_is_a_file_is_refused_and_left_alone(tmp_path):
@@ -32,14 +72,45 @@ def test_out_that_holds_files_or_is_a_file_is_refused_and_left_alone(tmp_path):
         rundir.create(tmp_path / "afile", "x")
     with pytest.raises(rundir.RunDirError, match="cannot create the run directory"):
         rundir.create(tmp_path / "afile" / "run", "x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(rundir.RunDirError, match="is a broken link"):
+        rundir.create(tmp_path / "dangling", "x")
+
+
+@pytest.mark.parametrize("kind", ["file", "broken link"])
+def test_a_runs_that_is_not_a_directory_is_named(tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    if kind == "file":
+        Path("runs").write_text("x")
+    else:
+        Path("runs").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(rundir.RunDirError, match=f"runs.* is a {kind}.*give --out DIR"):
+        rundir.create(None, "lag1")
+
+
+def test_an_empty_out_on_a_read_only_filesystem_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "ro").mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(rundir.RunDirError,
+                       match="cannot create the run directory .*ro: Read-only file system"):
+        rundir.create(tmp_path / "ro", "x")
 
 
 def test_default_directories_in_the_same_second_get_a_suffix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(rundir, "timestamp", lambda: "20261129-120000")
-    first, second, third = (rundir.create(None, "lag1") for _ in range(3))
-    assert [p.as_posix() for p in (first, second, third)] == [
+    claims = [rundir.create(None, "lag1") for _ in range(3)]
+    assert [c.path.as_posix() for c in claims] == [
         "runs/lag1-20261129-120000", "runs/lag1-20261129-120000-2", "runs/lag1-20261129-120000-3"]
+    for claim in claims:
+        claim.release()
 
 
 # -------------------------------------------------------------------------------- save
@@ -88,6 +159,33 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["results.md"]
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    write_atomic(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_json_never_holds_nan_or_infinity(tmp_path):
+    from echo_cli.files import json_text
+
+    text = json_text({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf")}})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) == {
+        "a": None, "b": [1.0, None], "c": {"d": None}}
+
+
+def test_history_is_streamed_and_flushed_as_training_goes(tmp_path):
+    (tmp_path / "r").mkdir()
+    history = rundir.RunWriter(tmp_path / "r").history(["epoch", "loss", "accuracy"])
+    history.every = 0.0  # flush every row
+    history.add({"epoch": 1, "loss": 2.0, "accuracy": 0.5})
+    history.add({"epoch": 2, "loss": 1.0, "accuracy": 0.75})
+    assert rundir.read_history(tmp_path / "r") == [{"epoch": 1, "loss": 2.0, "accuracy": 0.5},
+                                                   {"epoch": 2, "loss": 1.0, "accuracy": 0.75}]
+    history.close([{"epoch": 1, "loss": 2.0, "accuracy": 0.5}])
+    assert len(rundir.read_history(tmp_path / "r")) == 1
 
 
 def test_the_model_is_saved_through_a_temporary_file(tmp_path):

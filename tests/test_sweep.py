@@ -3,6 +3,11 @@
 import csv
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,7 +100,8 @@ def test_a_2x2x2_sweep_runs_records_failures_and_resumes(tmp_path):
             "--grid", "data.lag=0,1", "--seeds", "2", "--workers", "2", *sets(TINY[:-1]),
             "--out", str(out)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a sweep in which a run failed says so
+    assert "4 of 8 runs failed" in " ".join(result.output.split())
     rows = read_results(out)
     assert len(rows) == 8
     lstm = [r for r in rows if r["model.kind"] == "lstm"]
@@ -118,7 +124,7 @@ def test_a_2x2x2_sweep_runs_records_failures_and_resumes(tmp_path):
     # resume: finished runs are kept as they are, failed ones run again
     stamps = {r["run_dir"]: Path(r["run_dir"], "metrics.json").stat().st_mtime_ns for r in lstm}
     again = runner.invoke(app, args)
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1, again.output
     assert "4 already done" in " ".join(again.output.split())
     for run_dir, stamp in stamps.items():
         assert Path(run_dir, "metrics.json").stat().st_mtime_ns == stamp
@@ -192,3 +198,117 @@ def test_ray_executor_runs_a_sweep_on_a_local_instance(tmp_path):
         assert len(rows) == 4 and all(r["status"] == "done" for r in rows)
     finally:
         ray.shutdown()
+
+
+# -------------------------------------------------------------------------------- hostile input
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("data.lag=[1", "--grid data.lag: '[1' is not a valid YAML value"),
+        ("data.lag=!!python/object/apply:os.system [ls]", "is not a valid YAML value"),
+        ("data=1,2", "--grid data is a section, not a key; give a key inside it, such as"),
+        ("data.lagg=1,2", "--grid data.lagg is not a known key; did you mean data.lag?"),
+    ],
+)
+def test_bad_grid_values_are_one_line(item, message):
+    with pytest.raises(sweep.SweepError) as err:
+        sweep.parse_grid([item])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_long_value_gets_a_short_directory_name_and_keeps_its_value(tmp_path):
+    long = "x" * 300
+    grid = sweep.parse_grid([f"description={long}"])
+    (point,) = sweep.expand(grid, seeds=1, base_seed=1)
+    assert len(point.name) <= sweep.MAX_NAME and point.name.startswith("description=xxxx")
+    assert point.overrides()[0] == f'description="{long}"'
+    (tmp_path / point.name).mkdir()  # the filesystem takes it
+
+
+def test_a_sweep_lock_dies_with_its_holder(tmp_path):
+    """kill -9 of a sweep leaves sweep.lock behind, unlocked: the next sweep resumes."""
+    code = (f"from pathlib import Path\nfrom echo_cli import sweep\n"
+            f"job = sweep.Sweep(Path({str(tmp_path / 's')!r}), config=Path('x.yaml'), "
+            f"grid=[('data.lag', [0])], seeds=1, base_seed=1)\n"
+            f"job.prepare()\nprint('locked', flush=True)\nimport time; time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+
+    def job():
+        return sweep.Sweep(tmp_path / "s", config=Path("x.yaml"), grid=[("data.lag", [0])],
+                           seeds=1, base_seed=1)
+
+    with pytest.raises(sweep.SweepError, match=f"another sweep is running .*pid {holder.pid}"):
+        job().prepare()
+    holder.kill()
+    holder.wait()
+    assert (tmp_path / "s" / sweep.LOCK_FILE).exists()
+    job().prepare()  # no manual step
+
+
+def start_sweep(out: Path, *, lags: str, workers: int,
+                epochs: int) -> tuple[list[str], subprocess.Popen]:
+    """A sweep of tiny stateless runs over data.lag, in a process of its own."""
+    args = [sys.executable, "-m", "echo_cli", "sweep", str(ROOT / "configs/lag1.yaml"),
+            "--grid", f"data.lag={lags}", "--workers", str(workers), *sets(TINY[:4]),
+            *sets(["train.batch_size=3", "eval.sequences=10", "model.stateful=false",
+                   f"train.epochs={epochs}", "train.backend=tensorflow"]), "--out", str(out)]
+    return args, subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+
+
+def wait_for_training(run: Path, proc: subprocess.Popen) -> None:
+    """Until the run has written a few epochs of history."""
+    deadline = time.monotonic() + 120
+    while not (run / "history.csv").exists() or \
+            len((run / "history.csv").read_text().splitlines()) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_orphans_and_resumes(tmp_path):
+    out = tmp_path / "sw"
+    args, proc = start_sweep(out, lags="0,1", workers=2, epochs=2000)
+    first = out / "runs" / "lag=0,seed=1"
+    wait_for_training(first, proc)
+    child = json.loads((first / ".echo-cli.lock").read_text())["pid"]
+    proc.kill()  # kill -9: no handler runs in the sweep
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _alive(child):
+        assert time.monotonic() < deadline, f"run {child} outlived its sweep"
+        time.sleep(0.1)
+    stopped = json.loads((first / "metrics.json").read_text())
+    assert stopped["interrupted"] is True  # it saw its sweep die and kept what it had
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in read_results(out)] == ["done", "done"]
+    assert (out / "runs" / "lag=0,seed=1.failed-1" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_of_a_sweep_stops_its_runs_and_writes_the_results(tmp_path):
+    out = tmp_path / "sw"
+    _, proc = start_sweep(out, lags="0,1,2", workers=1, epochs=100_000)
+    first = out / "runs" / "lag=0,seed=1"
+    wait_for_training(first, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert [r["status"] for r in read_results(out)] == ["not run", "not run", "not run"]
+    assert json.loads((first / "metrics.json").read_text())["interrupted"] is True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as gone
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,90 @@
+"""metrics.json's record: one typed definition that every reader of runs uses.
+
+    metrics = Metrics(**fields)       # validated: types strict, a scored run complete
+    metrics.to_dict()                 # exactly the fields that were set, in file order
+
+Adding a metric is adding a field here (and setting it in train.RunResult.metrics). Readers
+(results, compare, sweep, bench) get it by name; rundir.py reads and writes the file.
+This module imports nothing from echo_cli.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+SCORE_FIELDS = ("heldout_correct", "heldout_targets", "ci95_low", "ci95_high")
+
+
+class Metrics(BaseModel):
+    """metrics.json. Fields in the order they are written; optional groups are written only
+    when they apply (sequence targets, a target accuracy), so the file holds what was set."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    name: str
+    seed: int
+    data_source: str = "random"
+    engine: str = "fast"
+    backend: str = "tensorflow"
+    epochs: int = 0
+    epochs_completed: int
+    interrupted: bool
+    model_kind: str = "lstm"
+    parameters: int | None = None
+    multiply_adds_per_sample: int | None = None
+    updates: int
+    samples: int = 0
+    train_seconds: float
+    peak_rss_mb: float | None = None
+    chance_accuracy: float
+    final_train_loss: float | None = None
+    final_train_accuracy: float | None = None
+    heldout_accuracy: float | None = None
+    heldout_correct: int | None = None
+    heldout_targets: int | None = None
+    heldout_sequences: int | None = None
+    ci95_low: float | None = None
+    ci95_high: float | None = None
+    # sequence targets
+    heldout_unscored_positions: int | None = None
+    heldout_exact_match: float | None = None
+    heldout_per_position: list[float | None] | None = None
+    # train.target_accuracy
+    target_accuracy: float | None = None
+    validation_sequences: int | None = None
+    reached_target: bool | None = None
+    epochs_to_target: int | None = None
+    samples_to_target: int | None = None
+    final_validation_accuracy: float | None = None
+    # a step that failed after training: what was done before it is kept
+    failed_step: str | None = None
+    error: str | None = None
+    # config.yaml as trained, so an edit made later is caught before the model is used
+    config_sha256: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        """numpy scalars (an np.int64 count, say) become the Python numbers they hold."""
+        if isinstance(data, dict):
+            return {k: v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") else v
+                    for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _scored_runs_are_complete(self) -> Metrics:
+        if self.heldout_accuracy is not None:
+            lacking = [k for k in SCORE_FIELDS if getattr(self, k) is None]
+            if lacking:
+                raise ValueError(f"a scored run needs {', '.join(lacking)}")
+        return self
+
+    @property
+    def scored(self) -> bool:
+        """True when the run finished with a held-out score."""
+        return self.heldout_accuracy is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -1,0 +1,99 @@
+"""YAML as echo-cli reads it: plain numbers, no surprises, and nothing unbounded.
+
+    parse_yaml("1e-3")        # 0.001 (PyYAML's YAML 1.1 would give the string '1e-3')
+    parse_yaml("1:30")        # '1:30', not 90 (no base-60 numbers)
+    read_yaml_file(path)      # refuses duplicate keys, aliases and files over 1 MiB
+
+Numbers are decimal integers and decimal or exponent floats, as a user means them: YAML 1.1's
+sexagesimal `1:30`, octal `010`, `1_000` and `0x1F` stay strings, so the schema reports them.
+A key given twice is an error (YAML would keep the last one silently). Aliases (`*name`) are
+refused, so a small file cannot expand into a huge value. This module imports nothing from
+echo_cli.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
+
+MAX_FILE_BYTES = 1 << 20  # a config is a page of keys; 1 MiB is far more than enough
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+
+
+class _Loader(yaml.SafeLoader):
+    # YAML 1.1's implicit int and float rules are replaced below by plain decimal ones.
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in rules if tag not in (INT, FLOAT)]
+        for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ComposerError(None, None, "aliases (*name) are not allowed in a config; write "
+                                "the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # SafeConstructor reports an unhashable key itself
+            if key in seen:
+                raise ConstructorError(None, None, f"the key {key!r} appears twice; keep one",
+                                       key_node.start_mark)
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: _Loader, node) -> int:
+    return int(loader.construct_scalar(node))  # decimal, leading zeros included: 010 is 10
+
+
+_Loader.add_implicit_resolver(INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    FLOAT,
+    re.compile(r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
+               |[-+]?[0-9]+[eE][-+]?[0-9]+
+               |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+_Loader.add_constructor(INT, _construct_int)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with echo-cli's rules (yaml.YAMLError on a problem)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def describe_error(err: yaml.YAMLError) -> str:
+    """A YAML error as ` at line L, column C: problem`."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or "it is not valid YAML"
+    return f"{where}: {problem}"
+
+
+def read_yaml_file(path: Path) -> tuple[Any, str | None]:
+    """A YAML file's value, or (None, the reason it cannot be read) as a sentence fragment."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, (f"is {size / (1 << 20):.1f} MiB; a config is at most "
+                          f"{MAX_FILE_BYTES >> 20} MiB of YAML")
+        return parse_yaml(path.read_text(encoding="utf-8")), None
+    except yaml.YAMLError as err:
+        return None, "is not valid YAML" + describe_error(err)
+    except UnicodeDecodeError:
+        return None, "is not a text file; give a YAML config"
+    except OSError as err:
+        return None, f"cannot be read ({err.strerror})"

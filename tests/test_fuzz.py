@@ -1,0 +1,120 @@
+"""Fuzz: random and malformed configs, --set and --grid values, through loading, validation,
+the memory check and the CLI. Each is accepted or refused with one line, never a traceback.
+
+Hypothesis runs derandomized, so CI sees the same cases every time.
+"""
+
+import math
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from echo_cli import limits, sweep
+from echo_cli.cli import app
+from echo_cli.config import ConfigError, known_keys, load_config
+
+FUZZ = settings(max_examples=300, derandomize=True, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+runner = CliRunner()
+
+KEYS = known_keys()
+scalars = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, 2, 3, 5, 25, 100, 2**31, 2**32, 2**63, 10**12]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(["lstm", "gru", "mlp", "conv1d", "tcn", "full", "window", "mask", "pad",
+                     "sequence", "value", "csv", "random", "embedding", "jax", "\x1b[31m",
+                     "1:30", "1_0", "٣", "1e-3", ".inf", "-.nan", "~", "[1", "{a: 1}"]),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=20))
+
+
+def one_line(message: str) -> None:
+    assert message and "\n" not in message and len(message) < 1000, message
+
+
+def nested(items: dict[str, object]) -> dict:
+    raw: dict = {}
+    for key, value in items.items():
+        node = raw
+        *sections, last = key.split(".")
+        for section in sections:
+            child = node.setdefault(section, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[last] = value
+    return raw
+
+
+@FUZZ
+@given(st.dictionaries(keys, values, max_size=6))
+def test_random_config_files_load_or_are_refused_in_one_line(tmp_path_factory, items):
+    path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
+    try:
+        path.write_text(yaml.safe_dump(nested(items), allow_unicode=True))
+    except yaml.YAMLError:
+        return  # a value PyYAML itself cannot write
+    try:
+        cfg = load_config(path)
+    except ConfigError as err:
+        one_line(str(err))
+        return
+    try:
+        limits.check(cfg)
+    except limits.LimitError as err:
+        one_line(str(err))
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_random_text_as_a_config_file(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
+    path.write_bytes(text.encode("utf-8", errors="replace"))
+    try:
+        load_config(path)
+    except ConfigError as err:
+        one_line(str(err))
+
+
+def as_text(value: object) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True
+                                                               ).strip().removesuffix("...")
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.text(max_size=40),
+                          st.builds(lambda k, v: f"{k}={as_text(v)}", keys, values)),
+                max_size=4))
+def test_random_set_items_through_the_cli(items):
+    args = [arg for item in items for arg in ("--set", item)]
+    result = runner.invoke(app, ["check-data", *args, "--rows", "3"])
+    assert result.exit_code in (0, 2), (items, result.output, result.exception)
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (items, result.stderr)
+    assert "Traceback" not in result.output
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.text(max_size=40),
+                          st.builds(lambda k, vs: f"{k}={','.join(as_text(v) for v in vs)}",
+                                    keys, st.lists(values, min_size=1, max_size=3))),
+                max_size=3))
+def test_random_grid_items_parse_or_are_refused_in_one_line(items):
+    try:
+        grid = sweep.parse_grid(items)
+    except sweep.SweepError as err:
+        one_line(str(err))
+        return
+    for point in sweep.expand(grid, seeds=1, base_seed=1):
+        assert len(point.name.encode()) <= 255 and "/" not in point.name
