@@ -14,7 +14,7 @@ CLI := $(BIN)/echo-cli
 .DEFAULT_GOAL := help
 .PHONY: help setup run test test-fast lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
-	sweep-stateful clean
+	sweep-stateful memory clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
@@ -118,6 +118,9 @@ results: setup ## run every experiment and the lags, then write results/results.
 	$(CLI) results $$(for n in $(EXPERIMENTS) lag1_to_target; do echo $$dir/$$n; done) \
 	  $$(for lag in $(LAGS); do echo $$dir/lag_$$lag; done) --out results --force
 
+COPY_KINDS := lstm:48,gru:56,tcn:16
+ADDING_KINDS := lstm:64,gru:74,tcn:16
+ECHO_SETS := --set name=through_state --set "description=echo X(t-k) through the state"
 SWEEP_SETS := --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
 	--set model.stateful=false
 # The sweeps write to fixed directories, so running a target again resumes it and rewrites
@@ -135,6 +138,19 @@ sweep-stateful: setup ## stateful or stateless? x 5 seeds, samples to 0.99
 	$(CLI) sweep configs/lag1.yaml --grid model.stateful=true,false --seeds 5 \
 	  --set train.backend=jax --set train.target_accuracy=0.99 --set train.validate_every=10 \
 	  --out runs/sweep-stateful
+
+# Memory across time: copy memory and the adding problem at three T each, for LSTM, GRU and TCN
+# at roughly equal size, and the echo through the state at lags 1 to 16. Each sweep resumes if
+# run again; delete runs/memory-* to start afresh.
+MEMORY_SETS ?= --set train.backend=jax
+memory: setup ## copy (T=50,100,200), adding (T=100,200,400) x LSTM/GRU/TCN, echo through the state at lags 1-16 -> results/memory.md
+	$(CLI) sweep configs/copy_memory.yaml --grid data.delay=50,100,200 \
+	  --grid model.kind+model.units=$(COPY_KINDS) $(MEMORY_SETS) --out runs/memory-copy
+	$(CLI) sweep configs/adding.yaml --grid data.length=100,200,400 \
+	  --grid model.kind+model.units=$(ADDING_KINDS) $(MEMORY_SETS) --out runs/memory-adding
+	$(CLI) sweep configs/stream.yaml --grid data.lag=1,2,4,8,16 --grid model.kind=lstm,gru \
+	  $(MEMORY_SETS) $(ECHO_SETS) --out runs/memory-echo
+	$(CLI) memory-table runs/memory-copy runs/memory-adding runs/memory-echo --out results --force
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -84,13 +84,15 @@ def _report_run(console, cfg, outcome, run_dir: Path) -> None:
                       f"{result.epochs_completed} of {cfg.train.epochs} epochs; what was done "
                       f"so far is in {saved}")
         raise typer.Exit(signals.exit_code())
-    if cfg.train.target_accuracy is not None:
+    if cfg.train.target_accuracy is not None or cfg.train.target_loss is not None:
         console.print(report.target_line(m))
     if result.heldout is not None:
-        examples = [vars(e) for e in result.heldout.examples]
-        if examples:
-            console.print(report.examples_table(examples, lag=cfg.data.lag,
+        examples = result.heldout.examples
+        if examples and cfg.data.task == "echo":
+            console.print(report.examples_table([vars(e) for e in examples], lag=cfg.data.lag,
                                                 target=cfg.data.target, width=console.width))
+        elif examples:
+            console.print(report.memory_examples(examples, task=cfg.data.task))
         console.print(report.heldout_line(m))
     if outcome.failed_step is not None:
         raise RunFailedError(f"the {outcome.failed_step} step failed ({outcome.error}); what was "
@@ -116,9 +118,15 @@ def check_data(
     from echo_cli.report import MISS
 
     cfg, dataset = experiment.prepare_data(load_config(config, overrides=set_))
+    cap = rows_shown or None
+    if cfg.data.task != "echo":
+        limits.check(cfg)
+        console = new_console()
+        for line in report.task_sample(cfg.dump(), *experiment.first_sample(cfg), cap=cap):
+            console.print(line)
+        return
     limits.check_framing(cfg)
     plan = cfg.framing
-    cap = rows_shown or None
     console = new_console()
     if dataset is None:
         seqs = data.generate_sequences(data.stream_rng(cfg.seed, "train"), count=1,

@@ -57,6 +57,30 @@ def results(
     console.print(f"saved {out / 'results.md'} and {out / 'results.csv'}")
 
 
+@app.command("memory-table")
+@handled
+def memory_table(
+    paths: list[Path] = typer.Argument(..., help="Run or sweep directories of copy memory, "
+                                                 "adding and echo runs."),
+    out: Path = typer.Option(Path("results"), "--out",
+                             help="Directory for memory.md and memory.csv."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace memory.md and memory.csv if --out has them."),
+) -> None:
+    """Tabulate memory runs: held-out loss beside the baseline, beside the published table."""
+    from echo_cli import tables
+    from echo_cli.compare import memory_rows, write_memory
+
+    there = [name for name in ("memory.md", "memory.csv") if (out / name).exists()]
+    if there and not force:
+        raise EchoError(f"--out {out} already has {' and '.join(there)}; give --force to "
+                        f"replace them, or another --out")
+    rows = memory_rows(paths)
+    new_console().print(tables.memory_table(rows))
+    write_memory(rows, out, sources=[str(p) for p in paths])
+    new_console().print(f"saved {out / 'memory.md'} and {out / 'memory.csv'}")
+
+
 @app.command()
 @handled
 def sweep(
@@ -99,7 +123,7 @@ def sweep(
         parsed = sweeps.parse_grid(grid, required=True)
         out = out or rundir.RUNS / f"sweep-{cfg.name}-{rundir.timestamp()}"
         job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
-                           base_overrides=list(set_), resolved=cfg.model_dump())
+                           base_overrides=list(set_), resolved=cfg.dump())
         records = job.prepare()
         sweeps.reject_invalid(job, records)
         console = new_console()

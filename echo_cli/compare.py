@@ -130,7 +130,7 @@ def result_rows(paths: list[Path]) -> list[dict[str, Any]]:
     rows = []
     for path in paths:
         record = rundir.read(path)
-        rows.append(tables.result_row(record.cfg.model_dump(), record.metrics.to_dict()))
+        rows.append(tables.result_row(record.cfg.dump(), record.metrics.to_dict()))
     return rows
 
 
@@ -139,3 +139,54 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[st
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "results.md", tables.results_markdown(rows, sources=sources))
     write_csv(out_dir / "results.csv", rows, tables.results_csv_fields(rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# `echo-cli memory-table`: memory across time, beside the published table
+
+KIND_ORDER = ("lstm", "gru", "simple_rnn", "tcn", "conv1d", "mlp")
+
+
+def memory_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per finished run under the paths (runs or sweeps), for memory.md: the task and
+    its T (the delay, the length, or the echo's lag), the kind and its size, the held-out loss
+    beside the task's baseline, the task's accuracy figure beside chance, and the cost.
+
+    Raises:
+        CompareError: a path holds no finished run, or a run's files cannot be read.
+    """
+    rows = []
+    for run in rundir.find(paths):
+        record = rundir.read(run)
+        m, cfg = record.metrics, record.cfg
+        if not m.scored:
+            continue
+        task = cfg.data.task
+        adding = task == "adding"
+        rows.append({
+            "task": {"echo": "echo through the state", "copy": "copy memory",
+                     "adding": "adding problem"}[task],
+            "T": {"copy": cfg.data.delay, "adding": cfg.data.length}.get(task, cfg.data.lag),
+            "kind": cfg.model.kind, "units": cfg.model.units, "parameters": m.parameters,
+            "heldout_loss": m.heldout_loss, "baseline_loss": m.baseline_loss,
+            "figure": {"echo": "accuracy", "copy": "recall accuracy",
+                       "adding": "within 0.04"}[task],
+            "accuracy": m.heldout_within if adding else m.heldout_accuracy,
+            "ci95_low": m.within_ci95_low if adding else m.ci95_low,
+            "ci95_high": m.within_ci95_high if adding else m.ci95_high,
+            "chance": m.chance_accuracy, "updates": m.updates, "samples": m.samples,
+            "train_seconds": m.train_seconds, "reached_target": m.reached_target,
+            "receptive_field": m.receptive_field, "run_dir": str(run),
+        })
+    order = {"copy memory": 0, "adding problem": 1, "echo through the state": 2}
+    rows.sort(key=lambda r: (order[r["task"]], r["T"], KIND_ORDER.index(r["kind"])))
+    if not rows:
+        raise CompareError("none of the runs finished with a held-out score")
+    return rows
+
+
+def write_memory(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
+    """memory.md and memory.csv in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "memory.md", tables.memory_markdown(rows, sources=sources))
+    write_csv(out_dir / "memory.csv", rows)

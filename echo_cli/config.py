@@ -1,6 +1,7 @@
-"""Experiment configuration: one schema, YAML loading, dotted overrides, one validation pass.
+"""Experiment configuration: YAML loading, dotted overrides, one validation pass.
 
-Precedence is defaults < file < command line, then validation:
+Precedence is defaults < file < command line, then validation against the schema
+(schema.py):
 
     cfg = load_config("configs/lag1.yaml", overrides=["train.epochs=50"])
     cfg.data.window  # 5
@@ -13,208 +14,24 @@ from __future__ import annotations
 
 import difflib
 import reprlib
-import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ValidationError
 
-from echo_cli import data as framing
-from echo_cli.errors import EchoError
+from echo_cli.schema import (  # noqa: F401 - the schema, importable from here too
+    Config,
+    ConfigError,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from echo_cli.yamlio import describe_error, parse_yaml, read_yaml_file
 
 _REPR = reprlib.Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 6, 6, 2
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-class ConfigError(EchoError, ValueError):
-    """A config that cannot be run. The message is one line, ready to print."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
-        """No control characters in strings: a terminal escape must not reach the screen."""
-        if isinstance(value, str):
-            for i, char in enumerate(value):
-                if unicodedata.category(char) == "Cc" and char not in "\t\n":
-                    raise ValueError(f"holds a control character ({char!r} at position {i}); "
-                                     f"remove it")
-        return value
-
-
-class DataConfig(_Section):
-    source: Literal["random", "csv"] = Field(
-        "random", description="random: fresh random integers; csv: a column of your own file"
-    )
-    path: str | None = Field(None, max_length=4096,
-                             description="data.source csv: the CSV file")
-    column: str | None = Field(None, max_length=200,
-                               description="data.source csv: the column to read")
-    heldout_fraction: float = Field(
-        0.2, gt=0, lt=1, description="data.source csv: the last part of the file, held out"
-    )
-    n_unique: int = Field(100, ge=2, description="integers 0 .. n_unique-1")
-    length: int = Field(25, ge=1, description="integers per random sequence")
-    lag: int = Field(1, ge=0, description="the target is X(t - lag)")
-    window: int = Field(5, ge=1, description="context timesteps X(t-window+1) .. X(t)")
-    missing: Literal["drop", "pad", "mask"] = Field(
-        "drop", description="rows whose window starts before the sequence: drop | pad | mask"
-    )
-    context: Literal["window", "full"] = Field(
-        "window", description="window: the last `window` steps; full: the whole sequence so far"
-    )
-    target: Literal["value", "sequence"] = Field(
-        "value", description="value: one X(t-lag) per row; sequence: X(p-lag) at every position p"
-    )
-
-
-class ModelConfig(_Section):
-    kind: Literal["lstm", "gru", "simple_rnn", "mlp", "conv1d"] = Field(
-        "lstm", description="lstm | gru | simple_rnn | mlp (flattened window) | conv1d (causal)"
-    )
-    encoding: Literal["onehot", "embedding"] = Field(
-        "onehot", description="onehot: the tutorial's vectors; embedding: learned, for large n"
-    )
-    embedding_dim: int = Field(32, ge=1, description="model.encoding embedding: vector size")
-    units: int = Field(50, ge=1, description="hidden units of the recurrent layer")
-    stateful: bool = Field(True, description="carry state from batch to batch within a sequence")
-
-
-class TrainConfig(_Section):
-    epochs: int = Field(2000, ge=1, description="one epoch = one freshly generated sequence")
-    batch_size: int = Field(5, ge=1, description="samples per weight update")
-    learning_rate: float = Field(0.001, gt=0, description="Adam's step size")
-    target_accuracy: float | None = Field(
-        None, gt=0, le=1, description="stop once validation accuracy reaches this (None: never)"
-    )
-    validate_every: int = Field(
-        50, ge=1, description="epochs between validation checks when target_accuracy is set"
-    )
-    backend: Literal["auto", "tensorflow", "jax"] = Field(
-        "auto", description="Keras backend; auto: $KERAS_BACKEND, else tensorflow"
-    )
-
-
-class EvalConfig(_Section):
-    sequences: int = Field(1000, ge=1, description="fresh held-out sequences, from a separate seed")
-    examples: int = Field(3, ge=0, description="decoded held-out sequences to print")
-    validation_sequences: int = Field(
-        100, ge=1, description="fresh sequences for train.target_accuracy, apart from held-out"
-    )
-
-
-class Config(_Section):
-    name: str = Field("lag1", min_length=1, max_length=100, pattern=NAME_PATTERN,
-                      description="names the run directory: letters, digits, _ . -")
-    description: str = Field("", max_length=2000,
-                             description="what the experiment tests, for results tables")
-    seed: int = Field(1, ge=0, le=2**32 - 1, description="all randomness derives from it")
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-
-    @model_validator(mode="after")
-    def _check_combinations(self) -> Config:
-        d = self.data
-        if d.context == "window" and d.window > d.length:
-            raise ValueError(
-                f"data.window must be ≤ data.length ({d.length}), got {d.window}; "
-                f"a window cannot be longer than the sequence"
-            )
-        if d.lag >= d.length:
-            raise ValueError(
-                f"data.lag must be < data.length ({d.length}), got {d.lag}; "
-                f"no row of a {d.length}-integer sequence has a target {d.lag} steps back"
-            )
-        if d.source == "csv" and (not d.path or not d.column):
-            raise ValueError("data.source: csv needs data.path (a CSV file) and data.column "
-                             "(the column of integers or values to echo)")
-        if d.source == "csv" and self.train.target_accuracy is not None:
-            raise ValueError("train.target_accuracy needs fresh validation sequences, so it "
-                             "works with data.source: random only")
-        kind = self.model.kind
-        if kind in ("mlp", "conv1d"):
-            if self.model.stateful:
-                raise ValueError(f"model.stateful: true needs a recurrent model.kind (lstm, gru "
-                                 f"or simple_rnn); {kind} has no state to carry")
-            if d.missing == "mask":
-                raise ValueError(f"data.missing: mask needs a recurrent model.kind; {kind} "
-                                 f"cannot skip steps, use data.missing: pad")
-        if kind == "mlp" and d.target == "sequence":
-            raise ValueError("data.target: sequence needs an output per timestep; mlp flattens "
-                             "the window, so use lstm, gru, simple_rnn or conv1d")
-        if d.context == "full" and d.missing == "drop":
-            raise ValueError(
-                "data.context: full needs data.missing: pad or mask; with drop only the last "
-                "row of each sequence would be kept"
-            )
-        rows = framing.candidate_rows(self.framing)
-        if rows < 1:
-            raise ValueError(
-                f"no row of a {d.length}-integer sequence has both a full window of {d.window} "
-                f"and a target {d.lag} steps back; lower data.window or data.lag, "
-                f"or use data.missing: pad"
-            )
-        b = self.train.batch_size
-        if b > rows:
-            fits = ", ".join(str(k) for k in range(1, rows + 1) if rows % k == 0)
-            raise ValueError(
-                f"train.batch_size must be ≤ {rows}, the samples per sequence, got {b}; "
-                f"batch sizes that divide {rows} exactly: {fits}"
-            )
-        return self
-
-    @property
-    def framing(self) -> framing.Framing:
-        d = self.data
-        return framing.Framing(
-            length=d.length,
-            lag=d.lag,
-            window=d.window,
-            missing=d.missing,
-            context=d.context,
-            target=d.target,
-            batch_size=self.train.batch_size,
-        )
-
-    @property
-    def chance_accuracy(self) -> float:
-        return 1.0 / self.data.n_unique
-
-    def warnings(self) -> list[str]:
-        """Plain-language notes about a config that runs but may surprise its user."""
-        notes = []
-        d = self.data
-        if d.context == "window" and d.lag >= d.window:
-            notes.append(
-                f"data.lag={d.lag} ≥ data.window={d.window}: the target X(t-{d.lag}) is outside "
-                f"the window the model sees, so expect chance accuracy "
-                f"(1/{d.n_unique} = {self.chance_accuracy:.3g}). This is the beginner's mistake."
-            )
-        plan = self.framing
-        trimmed = framing.trimmed_rows(plan)
-        if trimmed:
-            notes.append(
-                f"each sequence has {framing.rows_per_sequence(plan) + trimmed} samples; the "
-                f"oldest {trimmed} {'is' if trimmed == 1 else 'are'} trimmed so that they fill "
-                f"whole batches of train.batch_size={plan.batch_size}"
-            )
-        return notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +140,7 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{clip(loc)} is not a known key; {suggest_key(loc)}"
     if kind == "value_error":
         message = str(ctx.get("error", err["msg"]))
-        return f"{loc} {message}" if loc else message
+        return f"{loc} {message}" if loc and not message.startswith(loc) else message
     expected = {
         "int_type": "an integer",
         "float_type": "a number",
@@ -386,7 +203,7 @@ def derive(cfg: Config, updates: dict[str, Any], *, source: str) -> Config:
     Raises:
         ConfigError: the changed config fails validation (source says where it came from).
     """
-    raw = cfg.model_dump()
+    raw = cfg.dump()
     for key, value in updates.items():
         *sections, last = key.split(".")
         node = raw
@@ -398,4 +215,4 @@ def derive(cfg: Config, updates: dict[str, Any], *, source: str) -> Config:
 
 def to_yaml(cfg: Config) -> str:
     """The resolved config as YAML: loading it again reproduces the run."""
-    return yaml.safe_dump(cfg.model_dump(), sort_keys=False)
+    return yaml.safe_dump(cfg.dump(), sort_keys=False)

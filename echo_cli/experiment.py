@@ -83,6 +83,20 @@ def prepare_data(cfg: Config) -> tuple[Config, Dataset | None]:
     return cfg, dataset
 
 
+def first_sample(cfg: Config) -> tuple:
+    """A memory task's first training sequence of the seed, as check-data shows it:
+    (x, y, baseline loss, chance). x: ids (copy) or (steps, 2) numbers (adding)."""
+    from echo_cli import tasks
+    from echo_cli.data import stream_rng
+
+    rng, d = stream_rng(cfg.seed, "train"), cfg.data
+    if d.task == "copy":
+        x, y = tasks.copy_memory(rng, count=1, delay=d.delay, recall=d.recall)
+    else:
+        x, y = tasks.adding(rng, count=1, length=d.length)
+    return x[0], y[0], cfg.baseline_loss, cfg.chance_accuracy
+
+
 def describe_dataset(cfg: Config, dataset: Dataset) -> str:
     """One line on what a CSV file became: sequences, held-out part, vocabulary."""
     how = (f"{len(dataset.vocabulary)} distinct values mapped to ids 0 .. "
@@ -147,8 +161,9 @@ class Run:
             self.writer.save_vocabulary(dataset.vocabulary)
             self.saved.append(rundir.VOCABULARY)
         fields = ["epoch", "loss", "accuracy"]
-        if cfg.train.target_accuracy is not None:
-            fields.append("validation_accuracy")
+        if cfg.train.target_accuracy is not None or cfg.train.target_loss is not None:
+            fields += (["validation_accuracy"] if cfg.data.task != "adding" else []) + (
+                ["validation_loss"] if cfg.data.task != "echo" else [])
         self.history = self.writer.history(fields)
         self.model = self.result = None
 
@@ -185,6 +200,7 @@ class Run:
         from echo_cli.models import save_model
 
         cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
+        task = cfg.data.task
         outcome = Outcome(model=model, result=result, metrics=None, saved=self.saved)
         if result.diverged:
             outcome.failed_step, outcome.error = "train", result.diverged
@@ -194,8 +210,8 @@ class Run:
 
         def curves() -> None:
             writer.save_file(rundir.CURVES, plots.curves_png(
-                result.history, chance=cfg.chance_accuracy,
-                title=f"{cfg.name}: {cfg.model.kind}, lag {cfg.data.lag}"))
+                result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
+                title=f"{cfg.name}: {cfg.model.kind}, {_setting(cfg)}", **CURVE_LABELS[task]))
 
         steps = [
             ("history", rundir.HISTORY, lambda: self.history.close(result.history), True),
@@ -243,6 +259,22 @@ def run(cfg: Config, path: Path, *, engine: str = "fast", dataset: Dataset | Non
     job = Run(cfg, path, engine=engine, dataset=dataset)
     job.train(on_epoch)
     return job.finish()
+
+
+CURVE_LABELS = {
+    "echo": {},
+    "copy": {"epoch_label": "update (one batch of fresh sequences each)",
+             "accuracy_label": "recall accuracy"},
+    "adding": {"epoch_label": "update (one batch of fresh sequences each)",
+               "accuracy_label": "share within 0.04 of the sum",
+               "chance_label": "always predicting 1"},
+}
+
+
+def _setting(cfg: Config) -> str:
+    """The setting a title names: the lag, or the memory task's T."""
+    return {"copy": f"copy memory, T={cfg.data.delay}",
+            "adding": f"adding, T={cfg.data.length}"}.get(cfg.data.task, f"lag {cfg.data.lag}")
 
 
 def _debug() -> bool:

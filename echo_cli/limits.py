@@ -64,12 +64,13 @@ def size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _levels(steps: int) -> int:
-    """Causal conv levels: dilations 1, 2, 4, ... until 1 + their sum covers the window."""
-    levels, field, dilation = 1, 2, 1
-    while field < steps:
+def _levels(steps: int, kernel: int, convs: int) -> int:
+    """Convolution levels with dilations 1, 2, 4, ... until 1 + convs·(kernel-1)·(sum of the
+    dilations) covers the steps (conv1d: kernel 2, one conv a level; tcn: two a level)."""
+    levels, dilation, total = 1, 1, 1
+    while 1 + convs * (kernel - 1) * total < steps:
         dilation *= 2
-        field += dilation
+        total += dilation
         levels += 1
     return levels
 
@@ -77,26 +78,37 @@ def _levels(steps: int) -> int:
 def parameters(cfg: Config) -> dict[str, int]:
     """Estimated weights by part: "input table" (frozen one-hot or learned embedding),
     "input kernels" (the first layer's weights on its inputs), "hidden kernels" (the weights
-    on the units themselves) and "output" (the softmax over n_unique)."""
-    n, u, steps = cfg.data.n_unique, cfg.model.units, timesteps(cfg.framing)
-    d = n if cfg.model.encoding == "onehot" else cfg.model.embedding_dim
-    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}.get(cfg.model.kind, 1)
-    inputs = {"mlp": steps * d * u, "conv1d": 2 * d * u}.get(cfg.model.kind, gates * d * u)
-    hidden = {"mlp": u, "conv1d": u + (_levels(steps) - 1) * (2 * u * u + u)}.get(
-        cfg.model.kind, gates * (u * u + (2 if cfg.model.kind == "gru" else 1) * u))
-    return {"input table": (n + 1) * d, "input kernels": inputs, "hidden kernels": hidden,
-            "output": u * n + n}
+    on the units themselves) and "output" (the softmax over the symbols, or one number)."""
+    n, u, steps, kind = cfg.n_symbols, cfg.model.units, cfg.steps, cfg.model.kind
+    d = 2 if n is None else (n if cfg.model.encoding == "onehot" else cfg.model.embedding_dim)
+    k = cfg.model.kernel_size
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}.get(kind, 1)
+    inputs = {"mlp": steps * d * u, "conv1d": 2 * d * u, "tcn": k * d * u + d * u}.get(
+        kind, gates * d * u)
+    levels = {"conv1d": _levels(steps, 2, 1), "tcn": _levels(steps, k, 2)}.get(kind, 1)
+    hidden = {"mlp": u, "conv1d": u + (levels - 1) * (2 * u * u + u),
+              "tcn": levels * (2 * k * u * u) - k * u * u}.get(
+        kind, gates * (u * u + (2 if kind == "gru" else 1) * u))
+    table = 0 if n is None else (n + 1) * d
+    return {"input table": table, "input kernels": inputs, "hidden kernels": hidden,
+            "output": u * (n or 1) + (n or 1)}
 
 
 def _sequence_bytes(cfg: Config) -> int:
-    """One sequence framed: ids, targets and weights, as numpy builds them and the model reads."""
+    """One epoch's data as numpy builds it and the model reads it: an echo sequence framed
+    (ids, targets, weights), or a batch of memory-task sequences."""
+    if cfg.data.task != "echo":
+        return cfg.train.batch_size * cfg.steps * 32
     steps, rows = timesteps(cfg.framing), max(candidate_rows(cfg.framing), 1)
     per_target = steps if cfg.data.target == "sequence" else 1
     return rows * steps * 12 + rows * per_target * 16 + cfg.data.length * 8
 
 
 def _prediction_bytes(cfg: Config) -> int:
-    """One sequence's predicted probabilities, with the framed sequence they came from."""
+    """One held-out sequence's predictions, with the data they came from."""
+    if cfg.data.task != "echo":
+        per_step = cfg.steps if cfg.per_step_output else 1
+        return per_step * (cfg.n_symbols or 1) * 4 * 2 + cfg.steps * 32
     steps, rows = timesteps(cfg.framing), max(candidate_rows(cfg.framing), 1)
     per_target = steps if cfg.data.target == "sequence" else 1
     return rows * per_target * cfg.data.n_unique * 4 * 2 + _sequence_bytes(cfg)
@@ -110,8 +122,8 @@ def eval_chunk(cfg: Config, sequences: int) -> int:
 def needs(cfg: Config) -> list[Need]:
     """What a training run holds at once, part by part."""
     d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
-    n, steps = d.n_unique, timesteps(cfg.framing)
-    per_target = steps if d.target == "sequence" else 1
+    n, steps = cfg.n_symbols or 1, cfg.steps
+    per_target = steps if cfg.per_step_output else 1
     params = parameters(cfg)
     width_key = ("data.n_unique" if m.encoding == "onehot" or n >= m.embedding_dim
                  else "model.embedding_dim")
@@ -119,9 +131,15 @@ def needs(cfg: Config) -> list[Need]:
                  else f"lower {width_key}")
     table_bytes = params["input table"] * (4 if m.encoding == "onehot" else BYTES_PER_TRAINABLE)
     width = n if m.encoding == "onehot" else m.embedding_dim
-    activations = t.batch_size * steps * (width + 8 * m.units) * 4 * 3 \
-        + t.batch_size * per_target * n * 4 * 3
-    longer = " or use data.context: window" if d.context == "full" else ""
+    layers = {"tcn": 2 * _levels(steps, m.kernel_size, 2), "conv1d": _levels(steps, 2, 1)}.get(
+        m.kind, 8)
+    activations = (t.batch_size * steps * (width + layers * m.units) * 4 * 3
+                   + t.batch_size * per_target * n * 4 * 3)
+    longer = {"copy": "lower data.delay", "adding": "lower data.length"}.get(
+        d.task, "lower data.length" + (" or use data.context: window" if d.context == "full"
+                                       else ""))
+    length_key = {"copy": "data.delay"}.get(d.task, "data.length")
+    targets = t.target_accuracy is not None or t.target_loss is not None
     return [
         Need(table_bytes, width_key, "the input table", table_fix),
         Need(params["input kernels"] * BYTES_PER_TRAINABLE,
@@ -133,18 +151,18 @@ def needs(cfg: Config) -> list[Need]:
              "lower model.units"),
         Need(params["output"] * BYTES_PER_TRAINABLE, "data.n_unique", "the output layer",
              "lower data.n_unique"),
-        Need(block_sequences(cfg) * _sequence_bytes(cfg), "data.length",
-             "one block of framed training sequences", "lower data.length" + longer),
+        Need(block_sequences(cfg) * _sequence_bytes(cfg), length_key,
+             "one block of training data", longer),
         Need(activations, "train.batch_size", "one batch's activations",
-             "lower train.batch_size"),
-        Need(e.sequences * d.length * 8, "eval.sequences",
+             f"lower train.batch_size or {length_key}"),
+        Need(e.sequences * d.length * 8 if d.task == "echo" else 0, "eval.sequences",
              f"the held-out sequences of {d.length} integers each",
              "lower eval.sequences or data.length"),
-        Need(e.validation_sequences * _prediction_bytes(cfg)
-             if t.target_accuracy is not None else 0, "eval.validation_sequences",
-             "the framed validation sequences", "lower eval.validation_sequences"),
-        Need(eval_chunk(cfg, e.sequences) * _prediction_bytes(cfg), "data.length",
-             "one chunk of held-out predictions", "lower data.length" + longer),
+        Need(e.validation_sequences * _prediction_bytes(cfg) if targets else 0,
+             "eval.validation_sequences", "the validation sequences",
+             "lower eval.validation_sequences"),
+        Need(eval_chunk(cfg, e.sequences) * _prediction_bytes(cfg), length_key,
+             "one chunk of held-out predictions", longer),
         Need(t.epochs * HISTORY_ROW_BYTES, "train.epochs", "the per-epoch history",
              "lower train.epochs"),
     ]

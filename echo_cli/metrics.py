@@ -25,6 +25,7 @@ class Metrics(BaseModel):
 
     name: str
     seed: int
+    task: str = "echo"
     data_source: str = "random"
     engine: str = "fast"
     backend: str = "tensorflow"
@@ -41,23 +42,36 @@ class Metrics(BaseModel):
     chance_accuracy: float
     final_train_loss: float | None = None
     final_train_accuracy: float | None = None
+    # the task's memoryless loss (ln n, 10·ln 8/(T+20), 1/6) beside the held-out loss
+    baseline_loss: float | None = None
+    heldout_loss: float | None = None
     heldout_accuracy: float | None = None
     heldout_correct: int | None = None
     heldout_targets: int | None = None
     heldout_sequences: int | None = None
     ci95_low: float | None = None
     ci95_high: float | None = None
+    # the adding problem: the share of held-out sums predicted within the tolerance
+    tolerance: float | None = None
+    heldout_within: float | None = None
+    heldout_within_count: int | None = None
+    within_ci95_low: float | None = None
+    within_ci95_high: float | None = None
+    # convolutional kinds: how many steps back each output sees
+    receptive_field: int | None = None
     # sequence targets
     heldout_unscored_positions: int | None = None
     heldout_exact_match: float | None = None
     heldout_per_position: list[float | None] | None = None
-    # train.target_accuracy
+    # train.target_accuracy or train.target_loss
     target_accuracy: float | None = None
+    target_loss: float | None = None
     validation_sequences: int | None = None
     reached_target: bool | None = None
     epochs_to_target: int | None = None
     samples_to_target: int | None = None
     final_validation_accuracy: float | None = None
+    final_validation_loss: float | None = None
     # a step that failed after training: what was done before it is kept
     failed_step: str | None = None
     error: str | None = None
@@ -84,7 +98,7 @@ class Metrics(BaseModel):
     @property
     def scored(self) -> bool:
         """True when the run finished with a held-out score."""
-        return self.heldout_accuracy is not None
+        return self.heldout_accuracy is not None or self.heldout_loss is not None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)

@@ -31,21 +31,33 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def curves_png(history: list[dict[str, float]], *, chance: float, title: str) -> bytes:
-    """curves.png: training loss and accuracy per epoch, with chance drawn as a line."""
+def curves_png(history: list[dict[str, float]], *, chance: float, title: str,
+               baseline: float | None = None, epoch_label: str = "epoch (one sequence each)",
+               accuracy_label: str = "accuracy", chance_label: str = "chance") -> bytes:
+    """curves.png: training loss per epoch beside the task's memoryless baseline, and the
+    accuracy figure beside chance, both drawn as dashed lines; validation points when checked.
+    """
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8)
-    ax_loss.set(xlabel="epoch (one sequence each)", ylabel="training loss", title="loss")
+    ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8, label="training")
+    losses = [r for r in history if "validation_loss" in r]
+    if losses:
+        ax_loss.plot([r["epoch"] for r in losses], [r["validation_loss"] for r in losses],
+                     "o-", markersize=3, label="validation")
+    if baseline is not None:
+        ax_loss.axhline(baseline, color="grey", linestyle="--",
+                        label=f"memoryless baseline ({baseline:.3g})")
+        ax_loss.legend(loc="upper right", fontsize=8)
+    ax_loss.set(xlabel=epoch_label, ylabel="training loss", title="loss")
     ax_acc.plot(epochs, [r["accuracy"] for r in history], linewidth=0.8, label="training")
     checks = [r for r in history if "validation_accuracy" in r]
     if checks:
         ax_acc.plot([r["epoch"] for r in checks], [r["validation_accuracy"] for r in checks],
                     "o-", markersize=3, label="validation")
-    ax_acc.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.3g})")
-    ax_acc.set(xlabel="epoch (one sequence each)", ylabel="accuracy", ylim=(-0.02, 1.02),
-               title="accuracy")
+    ax_acc.axhline(chance, color="grey", linestyle="--", label=f"{chance_label} ({chance:.3g})")
+    ax_acc.set(xlabel=epoch_label, ylabel=accuracy_label, ylim=(-0.02, 1.02),
+               title=accuracy_label)
     ax_acc.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -73,19 +73,37 @@ def history_table(history: list[dict[str, float]], *, max_rows: int = 20) -> Gro
     return Group(Text(head, style="bold"), table)
 
 
+BASELINES = {"echo": "ln n_unique: a uniform guess", "copy": "10·ln 8/(T+20): blanks, then a "
+             "uniform guess of the symbols", "adding": "1/6: always predicting 1"}
+ACCURACY_NAMES = {"echo": "held-out accuracy", "copy": "recall accuracy",
+                  "adding": "within 0.04 of the sum"}
+TARGET_NAMES = {"echo": "targets", "copy": "recalled symbols", "adding": "sums"}
+
+
 def heldout_line(metrics: dict[str, Any]) -> Text:
-    """Held-out accuracy with its 95% interval, beside chance."""
-    acc, chance = metrics["heldout_accuracy"], metrics["chance_accuracy"]
+    """The task's held-out accuracy figure with its 95% interval beside chance, and the
+    held-out loss beside the task's memoryless baseline."""
+    task = metrics.get("task", "echo")
+    adding = task == "adding"
+    acc = metrics["heldout_within"] if adding else metrics["heldout_accuracy"]
+    low, high = ((metrics["within_ci95_low"], metrics["within_ci95_high"]) if adding
+                 else (metrics["ci95_low"], metrics["ci95_high"]))
+    correct = metrics["heldout_within_count"] if adding else metrics["heldout_correct"]
+    targets = metrics["heldout_sequences"] if adding else metrics["heldout_targets"]
+    chance = metrics["chance_accuracy"]
     where = ("held-out sequences of the file" if metrics.get("data_source") == "csv"
              else "fresh sequences")
-    style = "bold green" if metrics["ci95_low"] > chance else "bold yellow"
-    text = Text("held-out accuracy ")
-    text.append(f"{acc:.4f}", style=style)
-    text.append(
-        f"  (95% CI {metrics['ci95_low']:.4f}-{metrics['ci95_high']:.4f}, "
-        f"{metrics['heldout_correct']}/{metrics['heldout_targets']} targets in "
-        f"{metrics['heldout_sequences']} {where})   chance {chance:.4f}"
-    )
+    text = Text(f"{ACCURACY_NAMES[task]} ")
+    text.append(f"{acc:.4f}", style="bold green" if low > chance else "bold yellow")
+    text.append(f"  (95% CI {low:.4f}-{high:.4f}, {correct}/{targets} {TARGET_NAMES[task]} in "
+                f"{metrics['heldout_sequences']} {where})   "
+                f"{'always predicting 1 gets' if adding else 'chance'} {chance:.4f}")
+    if metrics.get("heldout_loss") is not None:
+        loss, baseline = metrics["heldout_loss"], metrics["baseline_loss"]
+        text.append("\nheld-out loss ")
+        text.append(f"{loss:.4g}", style="bold green" if loss < baseline else "bold yellow")
+        text.append(f"  (memoryless baseline {baseline:.4g} = {BASELINES[task]}; "
+                    f"{loss / baseline:.3g}× the baseline)")
     if metrics.get("heldout_exact_match") is not None:
         per_position = " ".join(MISS if a is None else f"{a:.3f}"
                                 for a in metrics["heldout_per_position"])
@@ -101,23 +119,93 @@ def heldout_line(metrics: dict[str, Any]) -> Text:
 
 def cost_line(m: dict[str, Any]) -> str:
     """Updates, samples and seconds of a run, and the size of its model."""
+    field = (f"; receptive field {m['receptive_field']} steps"
+             if m.get("receptive_field") is not None else "")
     return (f"{m['updates']} weight updates on {m['samples']} samples in "
             f"{m['train_seconds']:.1f} s ({m['backend']}); {m['model_kind']} with "
             f"{m['parameters']:,} trainable parameters, "
-            f"{m['multiply_adds_per_sample']:,} multiply-adds per sample")
+            f"{m['multiply_adds_per_sample']:,} multiply-adds per sample{field}")
+
+
+def task_sample(cfg: dict[str, Any], x, y, baseline: float, chance: float, *,
+                cap: int | None) -> list[Any]:
+    """check-data for a memory task: one seeded sequence, its target, and the baseline."""
+    d, t = cfg["data"], cfg["train"]
+    steps = len(x)
+    lines: list[Any] = []
+    if d["task"] == "copy":
+        recall, delay = d["recall"], d["delay"]
+        lines.append(Text(f"copy memory, T={delay}: {steps} steps = {recall} symbols (1..8), "
+                          f"{delay - 1} blanks (0), a marker (9) and {recall} more markers while "
+                          f"the symbols are recalled", style="bold"))
+        lines.append(Text("input  x: " + _ends(x.tolist(), cap)))
+        lines.append(Text("target y: " + _ends(y.tolist(), cap)))
+        lines.append(f"the target is blank (0) but for the last {recall} steps, which repeat "
+                     f"the first {recall} inputs; the loss is cross-entropy over all {steps} "
+                     f"steps")
+        lines.append(f"memoryless baseline loss {baseline:.4f} = {recall}·ln 8/{steps} (blanks "
+                     f"right, a uniform guess of each recalled symbol); chance per recalled "
+                     f"symbol {chance:.4f}")
+    else:
+        marked = [i for i in range(steps) if x[i, 1] > 0]
+        lines.append(Text(f"adding problem, T={steps}: a value from U(0, 1) and a marker at "
+                          f"each step; the markers are 1 at one step in each half",
+                          style="bold"))
+        lines.append(Text("values:  " + _ends([f"{v:.2f}" for v in x[:, 0]], cap)))
+        lines.append(Text("markers: " + _ends([int(v) for v in x[:, 1]], cap)))
+        lines.append(f"marked steps {marked[0]} and {marked[1]}: target y = "
+                     f"{x[marked[0], 0]:.4f} + {x[marked[1], 0]:.4f} = {float(y):.4f}; the loss "
+                     f"is the mean squared error")
+        lines.append(f"baseline loss {baseline:.4f} = 1/6 (always predicting 1); predicting 1 is "
+                     f"within 0.04 of the sum {chance:.4f} of the time")
+    lines.append(f"one epoch = one update on a batch of train.batch_size={t['batch_size']} fresh "
+                 f"sequences; {t['epochs']} epochs")
+    return lines
+
+
+def _ends(values: Sequence, cap: int | None) -> str:
+    """Values joined by spaces; past `cap`, the first and last cap/2 around an ellipsis."""
+    if cap is None or len(values) <= cap:
+        return " ".join(map(str, values))
+    half = max(cap // 2, 1)
+    return (" ".join(map(str, values[:half])) + f" … ({len(values) - 2 * half} more) … "
+            + " ".join(map(str, values[-half:])))
+
+
+def memory_examples(examples: list[dict[str, Any]], *, task: str) -> Group:
+    """Decoded held-out samples of a memory task: the symbols and what was recalled (copy), or
+    the marked values, their sum and the prediction (adding); ✗ marks a miss."""
+    parts: list[Any] = [Text(f"held-out examples (✗ marks a wrong {TARGET_NAMES[task][:-1]})",
+                             style="bold")]
+    for n, ex in enumerate(examples, start=1):
+        line = Text(f"sequence {n}: ", style="dim")
+        if task == "copy":
+            line.append("symbols " + " ".join(map(str, ex["symbols"])) + "  recalled ")
+            for want, got in zip(ex["symbols"], ex["recalled"], strict=True):
+                line.append(f"{got} " if want == got else f"{got}✗ ",
+                            style="" if want == got else "bold red")
+        else:
+            ok = abs(ex["predicted"] - ex["sum"]) < 0.04
+            marked = " + ".join(f"{v:.3f}" for v in ex["marked"])
+            line.append(f"{marked} = {ex['sum']:.3f}, predicted ")
+            line.append(f"{ex['predicted']:.3f}" + ("" if ok else "✗"),
+                        style="" if ok else "bold red")
+        parts.append(line)
+    return Group(*parts)
 
 
 def target_line(m: dict[str, Any]) -> Text:
-    """Whether validation reached train.target_accuracy, and after how many samples."""
+    """Whether validation reached train.target_accuracy (or target_loss), and when."""
+    by_loss = m.get("target_accuracy") is None
+    name = "loss" if by_loss else "accuracy"
+    value = m.get("final_validation_loss" if by_loss else "final_validation_accuracy")
+    target = m["target_loss"] if by_loss else m["target_accuracy"]
     if m["reached_target"]:
-        return Text(f"validation accuracy {m['final_validation_accuracy']:.4f} reached "
-                    f"train.target_accuracy={m['target_accuracy']} after "
+        return Text(f"validation {name} {value:.4f} reached train.target_{name}={target} after "
                     f"{m['epochs_completed']} epochs = {m['samples']} samples; stopped early")
-    last = (f"{m['final_validation_accuracy']:.4f}" if m["final_validation_accuracy"] is not None
-            else "never measured")
+    last = f"{value:.4f}" if value is not None else "never measured"
     text = Text("note:", style="yellow")
-    text.append(f" validation accuracy ({last}) never reached "
-                f"train.target_accuracy={m['target_accuracy']}")
+    text.append(f" validation {name} ({last}) never reached train.target_{name}={target}")
     return text
 
 

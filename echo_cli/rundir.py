@@ -297,7 +297,7 @@ class RunRecord:
     @property
     def config(self) -> dict[str, Any]:
         """The flattened config: dotted keys in the schema's order."""
-        return flatten(self.cfg.model_dump())
+        return flatten(self.cfg.dump())
 
 
 def is_run(path: Path) -> bool:

@@ -220,3 +220,52 @@ def vocab_table(record: dict[str, Any]) -> Table:
                       f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
                       f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# memory across time, beside Bai, Kolter & Koltun (2018), Table 1
+
+BAI_2018 = [  # task, T, parameters, LSTM, GRU, RNN, TCN (held-out loss, as published)
+    ("copy memory, loss", 1000, "~16k", "0.0204", "0.0197", "0.0202", "3.5e-5"),
+    ("adding problem, loss", 600, "~70k", "0.164", "5.3e-5", "0.177", "5.8e-5"),
+]
+MEMORY_COLUMNS = ["task", "T", "kind", "params", "held-out loss", "baseline", "loss/baseline",
+                  "accuracy figure (95% CI)", "chance", "updates", "samples", "train s"]
+
+
+def memory_cells(r: dict[str, Any]) -> list[str]:
+    """One run as the cells of MEMORY_COLUMNS."""
+    return [r["task"], str(r["T"]), r["kind"], f"{r['parameters']:,}",
+            f"{r['heldout_loss']:.4g}", f"{r['baseline_loss']:.4g}",
+            f"{r['heldout_loss'] / r['baseline_loss']:.3g}",
+            f"{r['figure']} {r['accuracy']:.4f} ({r['ci95_low']:.4f}-{r['ci95_high']:.4f})",
+            f"{r['chance']:.4g}", str(r["updates"]), str(r["samples"]),
+            f"{r['train_seconds']:.1f}"]
+
+
+def memory_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
+    """memory.md: the measured runs, then Bai et al.'s published rows, set apart."""
+    bai = markdown_table(["task (published)", "T", "parameters", "LSTM", "GRU", "RNN", "TCN"],
+                         [list(map(str, row)) for row in BAI_2018])
+    return ("<!-- written by `echo-cli memory-table`; every number in the first table comes "
+            "from a run's metrics.json -->\n"
+            "# Memory across time\n\n"
+            "Held-out loss on fresh sequences beside the task's memoryless baseline (copy "
+            "memory: 10·ln 8/(T+20); adding: 1/6; the echo: ln 100), and the task's accuracy "
+            "figure beside chance (recalled symbols: 1/8; sums within 0.04 of the target: "
+            "0.0784 for always predicting 1; the echo: 1/100).\n\n"
+            + markdown_table(MEMORY_COLUMNS, [memory_cells(r) for r in rows])
+            + "\n## Published, for comparison (not measured here)\n\n"
+              "Bai, Kolter & Koltun (2018), \"An Empirical Evaluation of Generic Convolutional "
+              "and Recurrent Networks for Sequence Modeling\", Table 1: held-out loss at a "
+              "larger T, with the parameter counts given.\n\n" + bai
+            + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n")
+
+
+def memory_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="memory across time (held-out loss beside the memoryless baseline)")
+    for name in MEMORY_COLUMNS:
+        table.add_column(name, justify="left" if name in ("task", "kind") else "right")
+    for r in rows:
+        table.add_row(*[plain(c) for c in memory_cells(r)])
+    return table

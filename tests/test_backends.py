@@ -72,6 +72,31 @@ def test_jax_engine_makes_the_tensorflow_tutorial_loops_updates(case):
     assert jax_fast["heldout_correct"] == tf_tutorial["heldout_correct"]
 
 
+MEMORY_CASES = {
+    # copy memory through the convolutional engine path (one compiled update per batch)
+    "copy-tcn": ["data.task=copy", "data.delay=5", "data.recall=3", "model.kind=tcn",
+                 "model.units=6", "model.kernel_size=3", "train.epochs=12", "train.batch_size=8"],
+    # the adding problem through the scanned recurrent path, with its regression loss
+    "adding-gru": ["data.task=adding", "data.length=10", "model.kind=gru", "model.units=6",
+                   "train.epochs=12", "train.batch_size=8"],
+}
+
+
+@needs_jax
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(MEMORY_CASES))
+def test_memory_tasks_train_the_same_on_both_backends(case):
+    """The JAX engine's loss, accuracy figure (recalled symbols, sums within 0.04) and
+    clipped updates are Keras's own fit on TensorFlow, update by update."""
+    jax_fast = run_child("jax", "fast", MEMORY_CASES[case])
+    tf_fast = run_child("tensorflow", "fast", MEMORY_CASES[case])
+    assert jax_fast["updates"] == tf_fast["updates"] == 12
+    assert jax_fast["accuracy"] == tf_fast["accuracy"]
+    gap = max(abs(a - b) for a, b in zip(jax_fast["loss"], tf_fast["loss"], strict=True))
+    assert gap < 1e-4
+    assert jax_fast["heldout_correct"] == tf_fast["heldout_correct"]
+
+
 @needs_jax
 def test_tutorial_engine_refuses_a_stateful_model_on_jax(tmp_path):
     out = subprocess.run(
