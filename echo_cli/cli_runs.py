@@ -91,7 +91,7 @@ def sweep(
              "runs the cartesian product. Keys joined by + move together: "
              "--grid data.lag+data.window=1:5,2:6.",
     ),
-    seeds: int = typer.Option(1, "--seeds", min=1,
+    seeds: int = typer.Option(1, "--seeds", min=1, max=10_000,
                               help="Seeds per grid point: seed, seed+1, ... from the config."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every run.",
                                    metavar="KEY=VALUE"),
@@ -121,6 +121,9 @@ def sweep(
     with signals.stopping():
         cfg = load_config(config, overrides=set_)
         parsed = sweeps.parse_grid(grid, required=True)
+        if address is not None and executor is not Executor.ray:
+            raise EchoError("--address is for --executor ray; add --executor ray, or drop "
+                            "--address")
         out = out or rundir.RUNS / f"sweep-{cfg.name}-{rundir.timestamp()}"
         job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
                            base_overrides=list(set_), resolved=cfg.dump())

@@ -10,6 +10,7 @@ The run directory is read through rundir.py; predictions come from evaluate.py.
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from echo_cli.errors import EchoError
 from echo_cli.evaluate import Predictor
 from echo_cli.keras_internals import rnn_state_variables, stateless_forward
 
-INTEGER = re.compile(r"[+-]?[0-9]+")
+INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # plain ASCII digits, short enough to be an id
 
 
 class RunError(EchoError, ValueError):
@@ -92,6 +93,9 @@ def load_run(path: Path) -> Run:
     if vocabulary is not None and len(vocabulary) != cfg.data.n_unique:
         raise RunError(f"{path / rundir.VOCABULARY} holds {len(vocabulary)} values but "
                        f"data.n_unique is {cfg.data.n_unique} in config.yaml; they must agree")
+    if not zipfile.is_zipfile(path / rundir.MODEL):
+        raise RunError(f"{path / rundir.MODEL} is not a Keras model file (a .keras file is a zip "
+                       f"archive); train the run again")
     keras = models.import_keras(cfg.train.backend)
     try:
         with models.quiet_stderr():
@@ -255,3 +259,4 @@ def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:
     return {"sequences": len(seqs), "targets": total, "correct": correct,
             "accuracy": correct / total, "ci95_low": low, "ci95_high": high,
             "chance_accuracy": cfg.chance_accuracy}
+

@@ -15,13 +15,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 SCORE_FIELDS = ("heldout_correct", "heldout_targets", "ci95_low", "ci95_high")
+SHARES = ("heldout_accuracy", "ci95_low", "ci95_high", "chance_accuracy", "heldout_within",
+          "within_ci95_low", "within_ci95_high", "final_train_accuracy", "heldout_exact_match",
+          "final_validation_accuracy")
+COUNTS = ("epochs", "epochs_completed", "updates", "samples", "train_seconds", "parameters",
+          "heldout_correct", "heldout_targets", "heldout_sequences", "heldout_loss",
+          "baseline_loss")
 
 
 class Metrics(BaseModel):
     """metrics.json. Fields in the order they are written; optional groups are written only
     when they apply (sequence targets, a target accuracy), so the file holds what was set."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
     name: str
     seed: int
@@ -93,6 +99,17 @@ class Metrics(BaseModel):
             lacking = [k for k in SCORE_FIELDS if getattr(self, k) is None]
             if lacking:
                 raise ValueError(f"a scored run needs {', '.join(lacking)}")
+        for name in SHARES:
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        for name in COUNTS:
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {value}")
+        if (self.heldout_correct or 0) > (self.heldout_targets or 0):
+            raise ValueError(f"heldout_correct ({self.heldout_correct}) is more than "
+                             f"heldout_targets ({self.heldout_targets})")
         return self
 
     @property

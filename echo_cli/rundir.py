@@ -174,6 +174,9 @@ def create(out: Path | None, name: str) -> Claim:
                 except FileExistsError:
                     continue
                 return Claim(candidate)
+        if str(out) in ("", "."):
+            raise RunDirError("--out needs the name of a new or empty directory, not the "
+                              "current directory")
         if out.is_symlink() and not out.exists():
             raise RunDirError(f"--out {out} is a broken link; give a new or empty directory")
         if out.exists() and not out.is_dir():
@@ -312,7 +315,7 @@ def read_metrics(path: Path) -> Metrics:
     """
     try:
         raw = json.loads((path / METRICS).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
         raise DamagedRunError(path, METRICS, type(err).__name__) from None
     return metrics_from_dict(raw, where=path)
 
@@ -350,7 +353,7 @@ def read_vocabulary(path: Path) -> list | None:
         raise DamagedRunError(path, VOCABULARY, f"over {MAX_VOCABULARY_BYTES >> 20} MiB")
     try:
         values = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:
         raise DamagedRunError(path, VOCABULARY, type(err).__name__) from None
     if not isinstance(values, list) or not values:
         raise DamagedRunError(path, VOCABULARY, "not a list of values")
@@ -384,7 +387,11 @@ def read(path: Path) -> RunRecord:
     if not is_run(path):
         raise RunDirError(f"{path} is not a finished run directory (it needs {CONFIG} and "
                           f"{METRICS}); train one with `echo-cli train CONFIG --out {path}`")
-    return RunRecord(path=path, cfg=read_config(path), metrics=read_metrics(path))
+    cfg, metrics = read_config(path), read_metrics(path)
+    if edited_config(path):
+        raise DamagedRunError(path, CONFIG, "changed after training: it no longer matches the "
+                                            "config_sha256 in metrics.json; restore it")
+    return RunRecord(path=path, cfg=cfg, metrics=metrics)
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:

@@ -102,16 +102,21 @@ def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, l
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if not sep or not key or not values:
+        values = [v.strip() for v in text.split(",")]
+        if not sep or not key or not any(values):
             raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, "
                              f"got {cut(item)}")
+        if not all(values):
+            raise SweepError(f"--grid {clip(key)} has an empty value in {cut(text)}; remove "
+                             f"the extra comma")
         tied = [k.strip() for k in key.split("+")]
-        for k in tied:
-            if k in ("seed", "name"):
-                raise SweepError(f"--grid {k} is not allowed: use --seeds N for seeds; each "
-                                 f"run is named after its values")
-            if k in grid_keys(grid):
+        for i, k in enumerate(tied):
+            if k == "seed":
+                raise SweepError("--grid seed is not allowed: use --seeds N for seeds")
+            if k == "name":
+                raise SweepError("--grid name is not allowed: each run is named after its "
+                                 "grid values")
+            if k in grid_keys(grid) or k in tied[:i]:
                 raise SweepError(f"--grid sets {k} twice; list all its values in one --grid")
         key = "+".join(tied)
         if len(tied) > 1:
@@ -144,6 +149,39 @@ def _value(key: str, text: str) -> Any:
     except yaml.YAMLError as err:
         raise SweepError(f"--grid {clip(key)}: {cut(text)} is not a valid YAML value"
                          f"{describe_error(err)}") from None
+
+
+MAX_RUNS = 10_000  # a sweep larger than this is a mistake: split it
+
+
+def count_runs(grid: list[tuple[str, list[Any]]], seeds: int) -> int:
+    """Runs a grid makes: the product of its value counts, times the seeds."""
+    total = seeds
+    for _, values in grid:
+        total *= len(values)
+    return total
+
+
+def check_size(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int,
+               overrides: list[str]) -> None:
+    """Refuse a sweep too large to run, seeds past the seed range, or a --set that a --grid
+    key would silently replace.
+
+    Raises:
+        SweepError: one line naming the problem.
+    """
+    runs = count_runs(grid, seeds)
+    if runs > MAX_RUNS:
+        raise SweepError(f"the grid and --seeds make {runs:,} runs; a sweep holds at most "
+                         f"{MAX_RUNS:,}: use fewer values, or split it into sweeps")
+    if base_seed + seeds - 1 > 2**32 - 1:
+        raise SweepError(f"--seeds {seeds} from seed {base_seed} reaches past 2**32 - 1; give "
+                         f"fewer seeds or a lower seed")
+    set_keys = {item.partition("=")[0].strip() for item in overrides}
+    for key in grid_keys(grid):
+        if key in set_keys:
+            raise SweepError(f"--set {key} and --grid {key} both set it; the grid would "
+                             f"replace it in every run, so drop one")
 
 
 def check_points(points: list[Point]) -> None:
@@ -191,6 +229,7 @@ class Sweep:
         self.definition = {"config": resolved if resolved is not None else str(config),
                            "set": self.base_overrides, "grid": [[k, v] for k, v in grid],
                            "seeds": seeds, "base_seed": base_seed}
+        check_size(grid, seeds=seeds, base_seed=base_seed, overrides=self.base_overrides)
         self.points = expand(grid, seeds=seeds, base_seed=base_seed)
         check_points(self.points)
         self.keys = grid_keys(grid)

@@ -101,7 +101,7 @@ def results_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
     """results.md: the results table, then the run directories it was read from."""
     return ("<!-- written by `echo-cli results`; every number comes from a run's metrics.json -->\n"
             + markdown_table(RESULT_COLUMNS, [[row[c] for c in RESULT_COLUMNS] for row in rows])
-            + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n")
+            + "\nRun directories: " + ", ".join(f"`{printable(s)}`" for s in sources) + "\n")
 
 
 def results_csv_fields(rows: list[dict[str, Any]]) -> list[str]:
@@ -259,7 +259,7 @@ def memory_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
               "Bai, Kolter & Koltun (2018), \"An Empirical Evaluation of Generic Convolutional "
               "and Recurrent Networks for Sequence Modeling\", Table 1: held-out loss at a "
               "larger T, with the parameter counts given.\n\n" + bai
-            + "\nRun directories: " + ", ".join(f"`{s}`" for s in sources) + "\n")
+            + "\nRun directories: " + ", ".join(f"`{printable(s)}`" for s in sources) + "\n")
 
 
 def memory_table(rows: list[dict[str, Any]]) -> Table:

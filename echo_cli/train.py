@@ -274,6 +274,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     diverged = None
     start = time.perf_counter()
     try:
+        signals.check()  # a stop that came while Keras was importing: no epoch at all
         run(model, cfg, blocks, record, group=group)
     except (KeyboardInterrupt, signals.StopRequested):
         interrupted = True

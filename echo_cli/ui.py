@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from echo_cli.errors import EchoError
-from echo_cli.report import one_line
+from echo_cli.report import one_line, printable
 
 SET_HELP = ("Override one config key with a dotted KEY=VALUE, e.g. --set train.epochs=50. "
             "Repeatable.")
@@ -36,8 +36,17 @@ def handled(fn):
     return run
 
 
+class SafeConsole(Console):
+    """A console that prints a string's control characters escaped (a terminal escape in a
+    path or a value is shown as \\x1b, never obeyed). Text cells are made safe by
+    report.plain."""
+
+    def print(self, *objects, **kwargs) -> None:
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 def new_console() -> Console:
-    return Console(highlight=False)
+    return SafeConsole(highlight=False)
 
 
 def print_warnings(out: Console, cfg) -> None:

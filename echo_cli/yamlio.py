@@ -2,6 +2,7 @@
 
     parse_yaml("1e-3")        # 0.001 (PyYAML's YAML 1.1 would give the string '1e-3')
     parse_yaml("1:30")        # '1:30', not 90 (no base-60 numbers)
+    parse_yaml("yes")         # 'yes', not True (booleans are true and false)
     read_yaml_file(path)      # refuses duplicate keys, aliases and files over 1 MiB
 
 Numbers are decimal integers and decimal or exponent floats, as a user means them: YAML 1.1's
@@ -22,14 +23,17 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
 MAX_FILE_BYTES = 1 << 20  # a config is a page of keys; 1 MiB is far more than enough
+MAX_DIGITS = 100  # an integer longer than this is a mistake (Python refuses past 4300)
 INT = "tag:yaml.org,2002:int"
 FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
 
 
 class _Loader(yaml.SafeLoader):
-    # YAML 1.1's implicit int and float rules are replaced below by plain decimal ones.
+    # YAML 1.1's implicit int, float and bool rules are replaced below by plain ones: decimal
+    # numbers, and true or false (not yes, no, on, off).
     yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in rules if tag not in (INT, FLOAT)]
+        first: [(tag, rx) for tag, rx in rules if tag not in (INT, FLOAT, BOOL)]
         for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
@@ -56,10 +60,16 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct_int(loader: _Loader, node) -> int:
-    return int(loader.construct_scalar(node))  # decimal, leading zeros included: 010 is 10
+    text = loader.construct_scalar(node)
+    if len(text.lstrip("+-")) > MAX_DIGITS:
+        raise ConstructorError(None, None, f"an integer of {len(text):,} digits is too long "
+                               f"(at most {MAX_DIGITS})", node.start_mark)
+    return int(text)  # decimal, leading zeros included: 010 is 10
 
 
 _Loader.add_implicit_resolver(INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 _Loader.add_implicit_resolver(
     FLOAT,
     re.compile(r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
@@ -71,21 +81,28 @@ _Loader.add_constructor(INT, _construct_int)
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text with echo-cli's rules (yaml.YAMLError on a problem)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    """Parse YAML text with echo-cli's rules (yaml.YAMLError on a problem, a value nested too
+    deeply included)."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except RecursionError:
+        raise yaml.YAMLError("it is nested too deeply") from None
 
 
 def describe_error(err: yaml.YAMLError) -> str:
     """A YAML error as ` at line L, column C: problem`."""
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = getattr(err, "problem", None) or "it is not valid YAML"
+    problem = getattr(err, "problem", None) or (str(err) if type(err) is yaml.YAMLError
+                                                else "it is not valid YAML")
     return f"{where}: {problem}"
 
 
 def read_yaml_file(path: Path) -> tuple[Any, str | None]:
     """A YAML file's value, or (None, the reason it cannot be read) as a sentence fragment."""
     try:
+        if not path.is_file():  # a device (/dev/zero), a FIFO or a socket never ends
+            return None, "is not a regular file; give a YAML config file"
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             return None, (f"is {size / (1 << 20):.1f} MiB; a config is at most "

@@ -1,5 +1,6 @@
 """compare: runs side by side, the keys that differ, pooled points and the plot."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,47 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tmp_path):
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\\x1b]0;pwned\\x07name" in result.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda text: text.replace('"heldout_accuracy": 0.25', '"heldout_accuracy": -5.0'),
+         "heldout_accuracy must be between 0 and 1, got -5.0"),
+        (lambda text: text.replace('"heldout_accuracy": 0.25', '"heldout_accuracy": 1e308'),
+         "heldout_accuracy must be between 0 and 1"),
+        (lambda text: text.replace('"heldout_accuracy": 0.25', '"heldout_accuracy": NaN'),
+         "heldout_accuracy: input should be a finite number"),
+        (lambda text: text.replace('"heldout_correct": 27', '"heldout_correct": 500'),
+         "heldout_correct (500) is more than heldout_targets (108)"),
+        (lambda text: text.replace('"heldout_correct": 27', '"heldout_correct": ' + "9" * 5000),
+         "ValueError"),
+    ],
+    ids=["negative", "huge", "nan", "more-than-targets", "5000-digits"],
+)
+def test_impossible_metrics_are_refused_by_results_and_skipped_by_compare(tmp_path, edit,
+                                                                          reason):
+    from conftest import fake_run
+
+    run = fake_run(tmp_path / "r")
+    (run / "metrics.json").write_text(edit((run / "metrics.json").read_text()))
+    result = runner.invoke(app, ["results", str(run), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 2 and reason in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    compared = runner.invoke(app, ["compare", str(run)])
+    assert compared.exit_code == 2 and reason in compared.stderr
+
+
+def test_a_config_edited_after_training_is_not_credited_with_its_metrics(tmp_path):
+    from conftest import METRICS, fake_run
+
+    from echo_cli import rundir
+
+    run = fake_run(tmp_path / "r")
+    digest = rundir.digest((run / "config.yaml").read_text())
+    (run / "metrics.json").write_text(json.dumps({**METRICS, "config_sha256": digest}))
+    assert runner.invoke(app, ["results", str(run), "--out", str(tmp_path / "a")]).exit_code == 0
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("units: 50",
+                                                                              "units: 5"))
+    result = runner.invoke(app, ["results", str(run), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "config.yaml (changed after training" in result.stderr

@@ -102,7 +102,8 @@ def test_predict_bad_run_directories(tmp_path, lag_run):
     one_line_error(runner.invoke(app, ["predict", str(half), "1", "2", "3"]),
                    "is incomplete: no model.keras")
     (half / "model.keras").write_bytes(b"not a zip file")
-    one_line_error(runner.invoke(app, ["predict", str(half), "1", "2", "3"]), "won't load")
+    one_line_error(runner.invoke(app, ["predict", str(half), "1", "2", "3"]),
+                   "is not a Keras model file")
 
 
 # -------------------------------------------------------------------------------- stream
@@ -371,3 +372,17 @@ def test_csv_gaps_split_sequences_and_are_named(tmp_path):
     assert ds.train.tolist()[:2] == [[0, 1, 2, 3, 4], [5, 6, 0, 1, 2]]
     assert len(ds.train) == 8 and len(ds.heldout) == 2
     assert ds.train.tolist()[2] == [v % 7 for v in range(15, 20)]  # never across the gap
+
+
+@pytest.mark.slow
+def test_a_model_file_that_is_not_a_keras_archive_says_so(lag_run, tmp_path):
+    run = copy_run(lag_run, tmp_path / "r")
+    (run / "model.keras").write_bytes(b"not a zip file at all")
+    one_line_error(runner.invoke(app, ["predict", str(run), "1", "2", "3"]),
+                   "model.keras is not a Keras model file (a .keras file is a zip archive)")
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_integer_too_long_to_be_an_id(lag_run):
+    one_line_error(runner.invoke(app, ["predict", str(lag_run), "1", "9" * 5000, "2", "3"]),
+                   "is not an integer")

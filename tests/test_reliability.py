@@ -228,3 +228,21 @@ def test_what_cannot_fit_is_refused_before_anything_is_created(tmp_path, monkeyp
     line = result.stderr.strip()
     assert "\n" not in line and message in line and "this machine has" in line
     assert not Path("runs").exists()
+
+
+def test_out_must_name_a_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in ("", "."):
+        result = invoke("train", ROOT / "configs/lag1.yaml", "--out", out)
+        assert result.exit_code == 2 and "--out needs the name of a new or empty directory" \
+            in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_terminal_escape_in_a_path_is_printed_escaped(tmp_path):
+    run = tmp_path / "o\x1b]0;x\x07"
+    result = invoke("train", ROOT / "configs/lag1.yaml", *sets(TINY), "--out", run)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "o\\x1b]0;x\\x07/" in result.output
+    rows = invoke("results", run, "--out", tmp_path / "res")
+    assert rows.exit_code == 0 and "\x1b" not in (tmp_path / "res/results.md").read_text()

@@ -312,3 +312,47 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["model.units=2,,3"], "--grid model.units has an empty value in '2,,3'"),
+        (["data.lag+data.lag=1:1"], "--grid sets data.lag twice"),
+        (["train.epochs=" + "9" * 5000], "digits is too long"),
+    ],
+)
+def test_odd_grids_are_refused_not_read_silently(items, message):
+    with pytest.raises(sweep.SweepError) as err:
+        sweep.parse_grid(items)
+    assert message in str(err.value) and len(str(err.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grid", "model.units=2,3", "--set", "model.units=4"],
+         "--set model.units and --grid model.units both set it"),
+        (["--grid", "model.units=1,2,3,4,5,6,7,8,9,10", "--grid", "data.lag=0,1,2,3,4,5,6,7,8,9",
+          "--grid", "train.epochs=1,2,3,4,5,6,7,8,9,10", "--seeds", "20"],
+         "make 20,000 runs; a sweep holds at most 10,000"),
+        (["--grid", "model.units=2", "--set", "seed=4294967295", "--seeds", "2"],
+         "reaches past 2**32 - 1"),
+        (["--grid", "model.units=2", "--address", "ray://x:1"], "--address is for --executor ray"),
+    ],
+)
+def test_sweeps_that_cannot_run_as_asked_are_one_line(tmp_path, args, message):
+    result = runner.invoke(app, ["sweep", str(ROOT / "configs/lag1.yaml"), *args, "--out",
+                                 str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_too_many_seeds_is_a_usage_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "echo_cli", "sweep",
+                          str(ROOT / "configs/lag1.yaml"), "--grid", "model.units=2", "--seeds",
+                          "4294967296", "--out", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "--seeds" in out.stderr and "10000" in out.stderr and not (tmp_path / "s").exists()

@@ -72,3 +72,37 @@ def test_a_long_set_value_is_refused_and_never_echoed_whole():
     with pytest.raises(ConfigError) as err:
         load_config(overrides=["description=" + "y" * 20_000])
     assert "is 20,012 characters long" in str(err.value) and len(str(err.value)) < 300
+
+
+def test_a_device_or_fifo_is_not_read_forever(tmp_path):
+    import os
+
+    with pytest.raises(ConfigError, match="/dev/zero is not a regular file"):
+        load_config("/dev/zero")
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="pipe.yaml is not a regular file"):
+        load_config(fifo)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train:\n  epochs: " + "9" * 5000 + "\n", "an integer of 5,000 digits is too long"),
+        ("description: " + "[" * 5000 + "\n", "nested too deeply"),
+        ("model:\n  stateful: yes\n", "model.stateful must be true or false, got 'yes'"),
+    ],
+)
+def test_long_numbers_deep_nesting_and_yaml_11_booleans_are_one_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert len(str(err.value)) < 400
+
+
+def test_the_same_through_set():
+    for item, message in (("train.epochs=" + "9" * 5000, "digits is too long"),
+                          ("description=" + "[" * 3000, "nested too deeply")):
+        with pytest.raises(ConfigError) as err:
+            load_config(overrides=[item])
+        assert message in str(err.value) and len(str(err.value)) < 400
