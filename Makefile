@@ -14,7 +14,7 @@ CLI := $(BIN)/echo-cli
 .DEFAULT_GOAL := help
 .PHONY: help setup run test test-fast lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
-	sweep-stateful memory clean
+	sweep-stateful memory inspect-examples clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
@@ -151,6 +151,17 @@ memory: setup ## copy (T=50,100,200), adding (T=100,200,400) x LSTM/GRU/TCN, ech
 	$(CLI) sweep configs/stream.yaml --grid data.lag=1,2,4,8,16 --grid model.kind=lstm,gru \
 	  $(MEMORY_SETS) $(ECHO_SETS) --out runs/memory-echo
 	$(CLI) memory-table runs/memory-copy runs/memory-adding runs/memory-echo --out results --force
+
+# The beginner's mistake beside a model that echoes through its state: each trained once into
+# runs/inspect-<name>/ (delete it to train again), then inspected into results/inspect/<name>/.
+INSPECT_EXAMPLES := lag_no_context stream
+inspect-examples: setup ## state.png and the memory curve of the beginner's mistake and of configs/stream.yaml -> results/inspect/
+	@mkdir -p runs; for name in $(INSPECT_EXAMPLES); do \
+	  test -f runs/inspect-$$name/metrics.json || \
+	    $(CLI) train configs/$$name.yaml --out runs/inspect-$$name > runs/inspect-$$name.log 2>&1 \
+	    || { echo "training $$name failed, see runs/inspect-$$name.log"; exit 1; }; \
+	  $(CLI) inspect runs/inspect-$$name --heldout 500 --out results/inspect/$$name --force \
+	    || exit 1; done
 
 clean: ## remove the virtual environment and caches (runs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

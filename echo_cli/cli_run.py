@@ -269,3 +269,61 @@ def stream(
             continue
         echo = streamer.push(value)
         print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+@handled
+def inspect(
+    run_dir: Path = typer.Argument(..., help="A run of a recurrent model (lstm, gru, "
+                                             "simple_rnn)."),
+    values: list[str] = typer.Argument(
+        None, metavar="[INT]...",
+        help="The sequence to show (echo: integers; copy: the symbols to remember). Default: "
+             "the first fresh held-out sequence."),
+    heldout: int = typer.Option(200, "--heldout", min=10, max=10_000, metavar="N",
+                                help="Fresh sequences to fit the probes on, and as many to "
+                                     "score them on."),
+    max_lag: int | None = typer.Option(None, "--max-lag", min=0, metavar="K",
+                                       help="Probe X(t-k) for k = 0 .. K. Default: up to the "
+                                            "sequence length or 32."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Where to write state.png, probes.csv and probes.png. "
+                                         "Default: RUN_DIR/inspect/."),
+    force: bool = typer.Option(False, "--force", help="Replace the files if --out has them."),
+) -> None:
+    """Show what a trained network holds: its state and gates step by step (state.png), and
+    how far back X(t-k) can be read out of it (probes.csv, probes.png)."""
+    from echo_cli import plots, probing, report
+    from echo_cli.errors import EchoError
+    from echo_cli.files import write_atomic, write_csv
+    from echo_cli.infer import inspect_sequence, load_run
+
+    out = out or run_dir / "inspect"
+    files = ("state.png", "probes.csv", "probes.png")
+    there = [name for name in files if (out / name).exists()]
+    if there and not force:
+        raise EchoError(f"--out {out} already has {', '.join(there)}; give --force to replace "
+                        f"them, or another --out")
+    run = load_run(run_dir)
+    seq, origin, seq_cfg = inspect_sequence(run, values or [])
+    console = new_console()
+    picture = probing.picture(run.model, seq_cfg, seq, origin=origin)
+    steps = run.cfg.steps if run.cfg.data.task != "echo" else run.cfg.data.length
+    curve = probing.memory_curve(run.model, run.cfg, sequences_each=heldout,
+                                 max_lag=max_lag if max_lag is not None else min(steps - 1, 32))
+    rows = [vars(p) for p in curve]
+    metric = "R²" if run.cfg.data.task == "adding" else "accuracy"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "state.png", plots.state_png(
+            t=picture.t, labels=picture.labels, panels=picture.panels, mark=picture.mark,
+            shade=picture.shade, title=f"{run_dir.name}: {run.cfg.model.kind} state over "
+                                       f"{picture.origin}"))
+        write_csv(out / "probes.csv", [{**r, "metric": metric} for r in rows])
+        write_atomic(out / "probes.png", plots.probes_png(
+            rows, metric=metric, title=f"{run_dir.name}: how far back the state remembers"))
+    except OSError as err:
+        raise EchoError(f"cannot write to --out {out}: {err.strerror}") from None
+    console.print(report.probe_summary(rows, metric=metric, fades=probing.fades_at(curve),
+                                       sequences=heldout))
+    console.print(f"saved {out}/ (state.png, probes.csv, probes.png)")

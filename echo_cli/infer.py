@@ -260,3 +260,49 @@ def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:
             "accuracy": correct / total, "ci95_low": low, "ci95_high": high,
             "chance_accuracy": cfg.chance_accuracy}
 
+
+def inspect_sequence(run: Run, values: list[str]) -> tuple[np.ndarray, str, Config]:
+    """The sequence `inspect` shows, its origin, and the config to frame it with: the user's
+    values (echo: integers; copy: the symbols to remember), or the first fresh held-out one.
+
+    Raises:
+        RunError: a model with no recurrent state, or values that cannot be used.
+    """
+    from echo_cli import tasks
+    from echo_cli.probing import sequences
+
+    cfg = run.cfg
+    if cfg.model.kind not in models.RECURRENT:
+        raise RunError(f"inspect is for recurrent state, and this run's model.kind is "
+                       f"{cfg.model.kind}, which carries none; inspect an lstm, gru or "
+                       f"simple_rnn run")
+    if not values:
+        return sequences(cfg, "heldout", 1)[0], "the first fresh held-out sequence", cfg
+    if cfg.data.task == "adding":
+        raise RunError("data.task: adding reads numbers, not integers; give no values and "
+                       "inspect shows a fresh held-out sequence")
+    ids = run.encode(values)
+    if cfg.data.task == "copy":
+        recall, delay = cfg.data.recall, cfg.data.delay
+        if len(ids) != recall or not all(1 <= i <= tasks.COPY_CHOICES for i in ids):
+            raise RunError(f"give the {recall} symbols to remember, each from 1 to "
+                           f"{tasks.COPY_CHOICES}, got {len(ids)} values")
+        seq = np.full(tasks.copy_length(delay, recall), tasks.BLANK)
+        seq[:recall], seq[recall + delay - 1 :] = ids, tasks.MARKER
+        return seq, f"your {recall} symbols", cfg
+    if _frames(cfg, len(ids)):
+        framed = derive(cfg, {"data.length": len(ids)}, source="your integers")
+        return np.array(ids), f"your {len(ids)} integers", framed
+    need = next((n for n in range(len(ids) + 1, 10 * cfg.data.length + 1) if _frames(cfg, n)),
+                cfg.data.length)
+    raise RunError(f"give at least {need} integers (windows of {timesteps(cfg.framing)}, a "
+                   f"target {cfg.data.lag} back, in whole batches of "
+                   f"{cfg.train.batch_size}), got {len(ids)}")
+
+
+def _frames(cfg: Config, length: int) -> bool:
+    try:
+        derive(cfg, {"data.length": length}, source="your integers")
+    except ConfigError:
+        return False
+    return True

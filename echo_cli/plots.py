@@ -92,3 +92,69 @@ def sweep_png(points: list[dict[str, Any]], *, x_key: str, line_key: str | None,
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def state_png(*, t: list[int], labels: list[str], panels: list[tuple[str, Any, tuple]],
+              title: str, mark: tuple[int, str] | None = None,
+              shade: tuple[int, int, str] | None = None) -> bytes:
+    """state.png: one heatmap per panel (units down, time across), the input written under
+    each step.
+
+    Args:
+        t: the step of each column; labels: what was read at each step, written under it.
+        panels: (name, values (units, cols), (vmin, vmax)); panels with the same range share
+            one colour scale, drawn once per range.
+        mark: (t, label) a step to mark with a line, e.g. where the current target sits.
+        shade: (first t, last t, label) a span to shade, e.g. copy memory's delay.
+    """
+    plt = _pyplot()
+    rows = len(panels)
+    units = max(p[1].shape[0] for p in panels)
+    width = min(max(6.0, 0.28 * len(t) + 2.5), 22.0)
+    fig, axes = plt.subplots(rows, 1, figsize=(width, 0.9 + rows * (0.5 + 0.03 * units)),
+                             sharex=True, squeeze=False)
+    images: dict[tuple, Any] = {}
+    for ax, (name, values, limits) in zip(axes[:, 0], panels, strict=True):
+        cmap = "viridis" if limits[0] >= 0 else "RdBu_r"
+        image = ax.imshow(values, aspect="auto", interpolation="nearest", cmap=cmap,
+                          vmin=limits[0], vmax=limits[1],
+                          extent=(t[0] - 0.5, t[-1] + 0.5, values.shape[0] - 0.5, -0.5))
+        images.setdefault(limits, (image, []))[1].append(ax)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yticks([])
+        if mark is not None:
+            ax.axvline(mark[0], color="black", linestyle="--", linewidth=1.2)
+        if shade is not None:  # the span's edges, so the heatmap itself stays readable
+            for edge in (shade[0] - 0.5, shade[1] + 0.5):
+                ax.axvline(edge, color="dimgrey", linestyle=":", linewidth=1.5)
+    for (image, owners) in images.values():
+        fig.colorbar(image, ax=owners, fraction=0.02, pad=0.01)
+    bottom = axes[-1, 0]
+    step = max(1, len(t) // 60)  # label at most about 60 steps
+    shown = list(range(0, len(t), step))
+    bottom.set_xticks([t[i] for i in shown],
+                      [f"{t[i]}\n{labels[i]}" for i in shown], fontsize=7)
+    bottom.set_xlabel("t, and the input X(t) read at t")
+    notes = []
+    if mark is not None:
+        notes.append(f"dashed line: {mark[1]}")
+    if shade is not None:
+        notes.append(f"between the dotted lines: {shade[2]}")
+    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10)
+    return _png(fig)
+
+
+def probes_png(curve: list[dict[str, Any]], *, title: str, metric: str = "accuracy") -> bytes:
+    """probes.png: a linear probe's held-out score of X(t-k) against k, chance as a line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ks = [p["k"] for p in curve]
+    ax.plot(ks, [p["accuracy"] for p in curve], "o-", label=f"probe {metric} (held-out)")
+    ax.plot(ks, [p["chance"] for p in curve], color="grey", linestyle="--",
+            label="chance (the most common value)" if metric == "accuracy" else "no memory")
+    ax.set(xlabel="k: steps back", ylabel=f"{metric} reading X(t-k) from the state at t",
+           ylim=(-0.02, 1.02), title=title)
+    ax.set_xticks(ks if len(ks) <= 33 else ks[:: max(1, len(ks) // 16)])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -382,3 +382,22 @@ class SweepProgress:
         done, failed, running = (statuses.count(k) for k in ("done", "failed", "running"))
         self.progress.update(self.task, completed=done + failed,
                              state=f"running {running}, failed {failed}")
+
+
+def probe_summary(curve: list[dict[str, Any]], *, metric: str, fades: int | None,
+                  sequences: int) -> Group:
+    """The memory curve in a few lines: the probe's score at each k beside chance."""
+    table = Table(title=f"reading X(t-k) from the state at t: a linear probe fitted on "
+                        f"{sequences} fresh sequences, scored on {sequences} others")
+    table.add_column("k", justify="right")
+    table.add_column(f"probe {metric}", justify="right")
+    table.add_column("chance", justify="right")
+    for p in curve:
+        table.add_row(str(p["k"]), f"{p['accuracy']:.3f}", f"{p['chance']:.3f}")
+    if metric != "accuracy":
+        note = "R² of the value k steps back (0: no memory, 1: read exactly)"
+    elif fades is None:
+        note = "the probe stays at twice chance or more for every k shown"
+    else:
+        note = f"the probe first falls below twice chance at k={fades}"
+    return Group(table, Text(note))
