@@ -38,7 +38,8 @@ LOCK_FILE = "sweep.lock"
 # the metrics (rundir.Metrics fields) each row of results.csv carries
 RESULT_FIELDS = ["heldout_accuracy", "heldout_correct", "heldout_targets", "ci95_low",
                  "ci95_high", "train_seconds", "updates", "samples_to_target", "parameters",
-                 "multiply_adds_per_sample", "chance_accuracy"]
+                 "multiply_adds_per_sample", "chance_accuracy", "task", "heldout_loss",
+                 "baseline_loss", "heldout_within", "heldout_within_count", "heldout_sequences"]
 
 
 
@@ -371,6 +372,14 @@ def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def figure(row: dict[str, Any]) -> tuple[float | None, int, int]:
+    """A done run's accuracy figure and its counts: the held-out accuracy (echo, copy), or the
+    share of sums within the tolerance (adding)."""
+    if row["heldout_accuracy"] is not None:
+        return row["heldout_accuracy"], row["heldout_correct"], row["heldout_targets"]
+    return row["heldout_within"], row["heldout_within_count"], row["heldout_sequences"]
+
+
 def summarize(table: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
     """Mean and standard deviation over seeds for each grid point, plus the pooled accuracy
     of all its held-out targets with a Wilson interval."""
@@ -380,9 +389,10 @@ def summarize(table: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
     summary = []
     for values, group in groups.items():
         done = [r for r in group if r["status"] == "done"]
-        accs = [r["heldout_accuracy"] for r in done]
-        pooled, low, high = pooled_accuracy([(r["heldout_correct"], r["heldout_targets"])
-                                             for r in done])
+        figures = [figure(r) for r in done]
+        accs = [f[0] for f in figures]
+        pooled, low, high = pooled_accuracy([(f[1], f[2]) for f in figures])
+        losses = [r["heldout_loss"] for r in done if r["heldout_loss"] is not None]
         to_target = [r["samples_to_target"] for r in done if r["samples_to_target"] is not None]
         summary.append({
             **dict(zip(keys, values, strict=True)),
@@ -397,14 +407,17 @@ def summarize(table: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
             "reached_target": f"{len(to_target)}/{len(done)}" if done else "0/0",
             "parameters": done[0]["parameters"] if done else None,
             "chance": done[0]["chance_accuracy"] if done else None,
+            "mean_loss": mean(losses) if losses else None,
+            "baseline_loss": done[0]["baseline_loss"] if done else None,
         })
     return summary
 
 
 def plot_points(table: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
-    """Pooled accuracy per value of the first two axes (any other axes pooled too)."""
+    """Pooled accuracy figure per value of the first two axes (any other axes pooled too)."""
     from echo_cli.compare import pool_points
 
     done = [row for row in table if row["status"] == "done"]
-    return pool_points([(row, row["heldout_correct"], row["heldout_targets"]) for row in done],
-                       axes[:2]) if done else []
+    return pool_points([(row, *figure(row)[1:]) for row in done], axes[:2]) if done else []
+
+

@@ -113,11 +113,12 @@ def results_csv_fields(rows: list[dict[str, Any]]) -> list[str]:
 # sweeps: one header list for the console table and summary.md
 
 def sweep_columns(keys: list[str]) -> list[str]:
-    """The summary's header: the swept keys, then runs done, accuracy (mean ± std over seeds;
-    pooled over all held-out targets), chance, parameters, mean train seconds and mean samples
-    to the target (with how many runs reached it)."""
-    return [*keys, "runs", "accuracy mean ± std", "pooled (95% CI)", "chance", "params",
-            "train s", "samples to target"]
+    """The summary's header: the swept keys, then runs done, the accuracy figure (mean ± std
+    over seeds; pooled over all held-out targets), chance, the mean held-out loss beside the
+    task's baseline, parameters, mean train seconds and mean samples to the target (with how
+    many runs reached it)."""
+    return [*keys, "runs", "accuracy mean ± std", "pooled (95% CI)", "chance",
+            "loss (baseline)", "params", "train s", "samples to target"]
 
 
 def _num(x: Any, fmt: str) -> str:
@@ -132,7 +133,9 @@ def sweep_cells(s: dict[str, Any], keys: list[str]) -> list[str]:
             f"{_num(s['mean_accuracy'], '.4f')} ± {_num(s['std_accuracy'], '.4f')}",
             f"{_num(s['accuracy'], '.4f')} ({_num(s['ci95_low'], '.4f')}-"
             f"{_num(s['ci95_high'], '.4f')})",
-            _num(s["chance"], ".4g"), _num(s["parameters"], ","),
+            _num(s["chance"], ".4g"),
+            f"{_num(s.get('mean_loss'), '.4g')} ({_num(s.get('baseline_loss'), '.4g')})",
+            _num(s["parameters"], ","),
             _num(s["mean_train_seconds"], ".1f"), to_target]
 
 

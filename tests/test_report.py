@@ -66,7 +66,7 @@ def test_the_sweep_summary_has_one_header_for_the_console_and_the_file():
     summary = [{"model.kind": "lstm", "runs": "2/2", "mean_accuracy": 0.5, "std_accuracy": 0.1,
                 "accuracy": 0.5, "ci95_low": 0.4, "ci95_high": 0.6, "chance": 0.01,
                 "parameters": 1234, "mean_train_seconds": 2.0, "mean_samples_to_target": None,
-                "reached_target": "0/2"},
+                "reached_target": "0/2", "mean_loss": 1.2, "baseline_loss": 4.60517},
                {"model.kind": "mlp", "runs": "0/2", "mean_accuracy": math.nan,
                 "std_accuracy": math.nan, "accuracy": math.nan, "ci95_low": math.nan,
                 "ci95_high": math.nan, "chance": None, "parameters": None,
@@ -74,9 +74,9 @@ def test_the_sweep_summary_has_one_header_for_the_console_and_the_file():
                 "reached_target": "0/0"}]
     md = tables.sweep_markdown(summary, ["model.kind"], title="kinds").splitlines()
     assert md[4] == "| " + " | ".join(tables.sweep_columns(["model.kind"])) + " |"
-    assert md[6] == ("| lstm | 2/2 | 0.5000 ± 0.1000 | 0.5000 (0.4000-0.6000) | 0.01 | 1,234 | 2.0 "
-                     "| - |")
-    assert md[7] == "| mlp | 0/2 | - ± - | - (---) | - | - | - | - |"
+    assert md[6] == ("| lstm | 2/2 | 0.5000 ± 0.1000 | 0.5000 (0.4000-0.6000) | 0.01 | 1.2 (4.605) "
+                     "| 1,234 | 2.0 | - |")
+    assert md[7] == "| mlp | 0/2 | - ± - | - (---) | - | - (-) | - | - | - |"
     console = render(tables.sweep_summary_table(summary, ["model.kind"], title="kinds"), 200)
     for column in tables.sweep_columns(["model.kind"]):
         assert column in console
