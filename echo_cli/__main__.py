@@ -1,18 +1,23 @@
 """`python -m echo_cli` and the `echo-cli` command.
 
-The command line is imported inside main(), so a Ctrl-C that lands while Python is still
-importing it ends the program as every other Ctrl-C does: one line, exit code 130.
+Signals are recorded from the first line, before the command line is imported, so a Ctrl-C
+that lands while Python is still importing it (pydantic, typer, rich) is honoured as every
+other one: the command stops before it starts anything, with exit code 130.
 """
 
 import sys
 
+from echo_cli import signals
+
 
 def main() -> None:
-    try:
-        from echo_cli.cli import main as run
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    signals.install_early()
+    from echo_cli.cli import main as run
+
+    if signals.requested() is not None:  # it came while the command line was importing
+        print(f"interrupted by {signals.name()}", file=sys.stderr)
+        sys.exit(signals.exit_code())
+    signals.restore_defaults()  # commands that train install their own handlers
     run()
 
 

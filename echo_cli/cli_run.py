@@ -51,6 +51,9 @@ def train(
     with signals.stopping():
         cfg, dataset = experiment.prepare(load_config(config, overrides=set_),
                                           engine=engine.value)
+        if signals.requested() is not None:  # before anything was created: nothing to keep
+            print(f"interrupted by {signals.name()}", file=sys.stderr)
+            raise typer.Exit(signals.exit_code())
         with rundir.create(out, cfg.name) as claim:
             console = new_console()
             console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "

@@ -98,16 +98,35 @@ def _watch_stdin(fd: int) -> None:
     request(signal.SIGTERM)
 
 
+def install_early() -> None:
+    """Record a signal that arrives while the command line is still importing (the program's
+    first second or two), so the command honours it once it starts. `python -m echo_cli` and
+    `echo-cli` call it before importing anything else."""
+    for s in EXIT_CODES:
+        signal.signal(s, lambda signum, frame: request(signum))
+
+
+def restore_defaults() -> None:
+    """Python's own handling again: Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGHUP end."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def stopping():
-    """Turn SIGINT, SIGTERM and SIGHUP into the flag for the duration of a command.
+    """Turn SIGINT, SIGTERM and SIGHUP into the flag for the duration of a command; a signal
+    recorded before it started (install_early) still counts. The flag is cleared when the
+    command ends.
 
     Under a parent that set ECHO_CLI_STOP_ON_EOF (a sweep), the end of stdin asks for a stop
     too, so a run never outlives its sweep.
     """
-    reset()
     if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach only the main thread; nothing to install
+        try:
+            yield  # signals reach only the main thread; nothing to install
+        finally:
+            reset()
         return
     global _stderr
     saved = {s: signal.getsignal(s) for s in EXIT_CODES}
@@ -126,3 +145,4 @@ def stopping():
         if _stderr is not None:
             os.close(_stderr)
             _stderr = None
+        reset()

@@ -92,7 +92,7 @@ def test_ctrl_c_at_any_moment_is_honoured(tmp_path):
     run directory, if one was made, is a kept, interrupted run. (The first tenth of a second,
     Python's own start-up, is Python's: a Ctrl-C there kills it at once, as for any program.)
     """
-    delays = (1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0)  # side by side, each its own process
+    delays = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0)  # side by side, each its own process
     procs = {d: spawn(train_args(tmp_path / f"run-{d}", 100_000), tmp_path) for d in delays}
     start = time.monotonic()
     for delay, proc in procs.items():
