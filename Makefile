@@ -37,11 +37,14 @@ setup: $(STAMP) ## create .venv and install echo-cli, its dependencies and JAX (
 run: setup ## set up and train the main experiment, configs/lag1.yaml
 	$(CLI) train configs/lag1.yaml
 
+# One test process per core; each test file stays in one process, so its fixtures train once.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+
 test: $(TEST_STAMP) ## set up (with JAX and Ray, for their tests) and run every test, as CI does
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(TEST_STAMP) ## the tests without those marked slow (training for more than a few seconds)
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: setup ## ruff
 	$(BIN)/ruff check echo_cli tests

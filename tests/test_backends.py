@@ -20,26 +20,31 @@ RUN = """
 import json
 from echo_cli.config import load_config
 from echo_cli.train import train
-cfg = load_config(overrides={overrides!r})
-_, result = train(cfg, engine={engine!r})
-print(json.dumps({{
-    "backend": result.backend,
-    "loss": [r["loss"] for r in result.history],
-    "accuracy": [r["accuracy"] for r in result.history],
-    "updates": result.updates,
-    "heldout_correct": result.heldout.correct,
-}}))
+results = {{}}
+for name, (engine, overrides) in {jobs!r}.items():
+    cfg = load_config(overrides=overrides)
+    _, result = train(cfg, engine=engine)
+    results[name] = {{
+        "backend": result.backend,
+        "loss": [r["loss"] for r in result.history],
+        "accuracy": [r["accuracy"] for r in result.history],
+        "updates": result.updates,
+        "heldout_correct": result.heldout.correct,
+    }}
+print(json.dumps(results))
 """
 
 
-def run_child(backend: str, engine: str, overrides: list[str]) -> dict:
-    code = RUN.format(overrides=[*overrides, "eval.sequences=40"], engine=engine)
+def run_child(backend: str, jobs: dict[str, tuple[str, list[str]]]) -> dict:
+    """Train every job (name -> (engine, overrides)) in one child process on `backend`."""
+    jobs = {name: (engine, [*items, "eval.sequences=40"]) for name, (engine, items) in
+            jobs.items()}
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", RUN.format(jobs=jobs)], capture_output=True,
+                         text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["backend"] == backend
+    assert all(r["backend"] == backend for r in got.values())
     return got
 
 
@@ -57,14 +62,25 @@ CASES = {
 }
 
 
+@pytest.fixture(scope="module")
+def trained():
+    """Every case trained once per backend, each backend in one child process: the JAX
+    engine, and on TensorFlow the tutorial's loop (echo) or Keras's own fit (memory tasks)."""
+    jax = run_child("jax", {**{c: ("fast", items) for c, items in CASES.items()},
+                            **{c: ("fast", items) for c, items in MEMORY_CASES.items()}})
+    tensorflow = run_child("tensorflow", {
+        **{c: ("tutorial", items) for c, items in CASES.items()},
+        **{c: ("fast", items) for c, items in MEMORY_CASES.items()}})
+    return jax, tensorflow
+
+
 @needs_jax
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.slow
-def test_jax_engine_makes_the_tensorflow_tutorial_loops_updates(case):
+def test_jax_engine_makes_the_tensorflow_tutorial_loops_updates(case, trained):
     """Same numpy-drawn initial weights, same batches and resets: the compiled JAX engine
     reproduces the tutorial's one-fit-per-sequence loop on TensorFlow, state included."""
-    jax_fast = run_child("jax", "fast", CASES[case])
-    tf_tutorial = run_child("tensorflow", "tutorial", CASES[case])
+    jax_fast, tf_tutorial = trained[0][case], trained[1][case]
     assert jax_fast["updates"] == tf_tutorial["updates"]
     assert jax_fast["accuracy"] == tf_tutorial["accuracy"]
     gap = max(abs(a - b) for a, b in zip(jax_fast["loss"], tf_tutorial["loss"], strict=True))
@@ -85,11 +101,10 @@ MEMORY_CASES = {
 @needs_jax
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(MEMORY_CASES))
-def test_memory_tasks_train_the_same_on_both_backends(case):
+def test_memory_tasks_train_the_same_on_both_backends(case, trained):
     """The JAX engine's loss, accuracy figure (recalled symbols, sums within 0.04) and
     clipped updates are Keras's own fit on TensorFlow, update by update."""
-    jax_fast = run_child("jax", "fast", MEMORY_CASES[case])
-    tf_fast = run_child("tensorflow", "fast", MEMORY_CASES[case])
+    jax_fast, tf_fast = trained[0][case], trained[1][case]
     assert jax_fast["updates"] == tf_fast["updates"] == 12
     assert jax_fast["accuracy"] == tf_fast["accuracy"]
     gap = max(abs(a - b) for a, b in zip(jax_fast["loss"], tf_fast["loss"], strict=True))
