@@ -35,7 +35,7 @@ def usable_backends(text: str) -> tuple[list[str], list[str]]:
     Raises:
         BenchError: an unknown name, or none that can run.
     """
-    from echo_cli.models import BACKENDS
+    from echo_cli.backends import BACKENDS
 
     names = [b.strip() for b in text.split(",") if b.strip()]
     if not names or any(b not in BACKENDS for b in names):
@@ -53,7 +53,7 @@ def usable_backends(text: str) -> tuple[list[str], list[str]]:
 
 
 def check_backend(name: str) -> None:
-    from echo_cli.models import BACKENDS
+    from echo_cli.backends import BACKENDS
 
     if name not in BACKENDS:
         raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")

@@ -49,15 +49,15 @@ def train(
     from echo_cli import experiment, report, rundir, signals
 
     with signals.stopping():
-        cfg, dataset = experiment.prepare(load_config(config, overrides=set_),
-                                          engine=engine.value)
+        cfg, dataset, why = experiment.prepare(load_config(config, overrides=set_),
+                                               engine=engine.value)
         if signals.requested() is not None:  # before anything was created: nothing to keep
             print(f"interrupted by {signals.name()}", file=sys.stderr)
             raise typer.Exit(signals.exit_code())
         with rundir.create(out, cfg.name) as claim:
             console = new_console()
             console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "
-                          f"backend={cfg.train.backend}")
+                          f"backend={cfg.train.backend} ({why})")
             console.print(to_yaml(cfg).rstrip(), markup=False)
             if dataset is not None:
                 console.print(experiment.describe_dataset(cfg, dataset), markup=False)

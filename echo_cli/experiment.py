@@ -1,6 +1,6 @@
 """One experiment, end to end, into its run directory: the path every trainer takes.
 
-    cfg, dataset = prepare(load_config("configs/lag1.yaml"), engine="fast")
+    cfg, dataset, why = prepare(load_config("configs/lag1.yaml"), engine="fast")
     with rundir.create(None, cfg.name) as claim:
         outcome = run(cfg, claim.path, engine="fast", dataset=dataset)   # or Run(...) by steps
 
@@ -14,6 +14,7 @@ finished run. A step that fails is recorded in metrics.json, and everything befo
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,27 +37,27 @@ class RunFailedError(EchoError):
     exit_code = 1
 
 
-def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None]:
-    """The config as it will run, and its dataset (None for random data).
+def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None, str]:
+    """The config as it will run, its dataset (None for random data), and why its backend.
 
     For data.source csv the file is read and data.n_unique set from its vocabulary;
-    train.backend auto becomes the backend that will run.
+    train.backend auto becomes the backend that will run (backends.choose).
 
     Raises:
         DataError, ConfigError, LimitError, BackendError, EngineError: one line each.
     """
-    from echo_cli.models import resolve_backend
+    from echo_cli.backends import choose
     from echo_cli.train import engine_problem
 
     cfg, dataset = prepare_data(cfg)
     limits.check(cfg)
-    backend = resolve_backend(cfg.train.backend)
+    backend, why = choose(cfg.train.backend, engine=engine)
     problem = engine_problem(engine, backend, cfg)
     if problem:
         raise EngineError(problem)
     if backend == "jax" and engine == "fast":  # refuse a changed Keras before anything exists
+        from echo_cli.backends import import_keras
         from echo_cli.keras_internals import KerasChangedError, missing_internals
-        from echo_cli.models import import_keras
 
         import_keras(backend)
         changed = missing_internals()
@@ -64,7 +65,7 @@ def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None]:
             raise KerasChangedError(changed[0])
     if backend != cfg.train.backend:  # the saved config.yaml names the backend that ran
         cfg = derive(cfg, {"train.backend": backend}, source="the resolved backend")
-    return cfg, dataset
+    return cfg, dataset, why
 
 
 def prepare_data(cfg: Config) -> tuple[Config, Dataset | None]:
@@ -150,7 +151,7 @@ class Run:
 
     def __init__(self, cfg: Config, path: Path, *, engine: str = "fast",
                  dataset: Dataset | None = None):
-        from echo_cli.models import import_keras
+        from echo_cli.backends import import_keras
 
         self.cfg, self.path, self.engine, self.dataset = cfg, path, engine, dataset
         import_keras(cfg.train.backend)
@@ -196,11 +197,16 @@ class Run:
 
     def finish(self) -> Outcome:
         """Save and score what training left, each step on its own, metrics.json last."""
+        from echo_cli import backends
+        from echo_cli.backends import save_model
         from echo_cli.evaluate import evaluate
-        from echo_cli.models import save_model
 
         cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
         task = cfg.data.task
+        compiling = result.compile_seconds or 0.0
+        phases = {"import": backends.import_seconds, "build": result.build_seconds or 0.0,
+                  "compile": compiling, "train": result.train_seconds - compiling,
+                  "evaluate": 0.0, "save": 0.0}
         outcome = Outcome(model=model, result=result, metrics=None, saved=self.saved)
         if result.diverged:
             outcome.failed_step, outcome.error = "train", result.diverged
@@ -226,6 +232,7 @@ class Run:
             if step in ("evaluate", "curves") and signals.requested() is not None:
                 result.interrupted = True
                 continue
+            began = time.perf_counter()
             try:
                 action()
             except (KeyboardInterrupt, signals.StopRequested):
@@ -238,11 +245,14 @@ class Run:
             else:
                 if file:
                     outcome.saved.append(file)
+            finally:
+                phases["evaluate" if step == "evaluate" else "save"] += time.perf_counter() - began
         result.interrupted = result.interrupted or signals.requested() is not None
         failure = ({"failed_step": outcome.failed_step, "error": outcome.error}
                    if outcome.failed_step is not None else {})  # set, so written
         metrics = rundir.Metrics(**result.metrics(cfg).to_dict(), **failure,
-                                 config_sha256=self.digest)
+                                 config_sha256=self.digest,
+                                 phase_seconds={k: round(v, 3) for k, v in phases.items()})
         try:
             writer.save_metrics(metrics)
             outcome.saved.append(rundir.METRICS)

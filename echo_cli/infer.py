@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from echo_cli import models, rundir
+from echo_cli import backends, models, rundir
 from echo_cli.config import Config, ConfigError, cut, derive
 from echo_cli.data import MISSING, Framing, frame, timesteps
 from echo_cli.errors import EchoError
@@ -96,9 +96,9 @@ def load_run(path: Path) -> Run:
     if not zipfile.is_zipfile(path / rundir.MODEL):
         raise RunError(f"{path / rundir.MODEL} is not a Keras model file (a .keras file is a zip "
                        f"archive); train the run again")
-    keras = models.import_keras(cfg.train.backend)
+    keras = backends.import_keras(cfg.train.backend)
     try:
-        with models.quiet_stderr():
+        with backends.quiet_stderr():
             model = keras.saving.load_model(path / rundir.MODEL, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises many types for a damaged or foreign file
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__

@@ -15,6 +15,7 @@ Keras is imported inside the functions, so importing this module is free.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -37,12 +38,19 @@ INTERNALS: tuple[tuple[str, str, str], ...] = (
     ("keras.StatelessScope", "get_current_value",
      "reads the RNN state a stateless forward pass leaves behind"),
     ("keras.layers.RNN", "states", "the state variables of a stateful recurrent layer"),
+    ("keras.src.utils.module_utils.tensorflow", "_available",
+     "saving under JAX without importing TensorFlow"),
 )
 
 
 def _owner(dotted: str) -> Any:
+    import importlib
+
     import keras
 
+    if dotted.startswith("keras.src."):
+        module, _, name = dotted.rpartition(".")
+        return getattr(importlib.import_module(module), name)
     obj: Any = keras
     for part in dotted.split(".")[1:]:
         obj = getattr(obj, part)
@@ -76,6 +84,27 @@ def _rnn_has_states() -> bool:
     layer = keras.layers.SimpleRNN(1, stateful=True)
     layer.build((1, 1, 1))
     return getattr(layer, "states", None) is not None
+
+
+@contextlib.contextmanager
+def without_tensorflow():
+    """Under JAX, tell Keras's serializer that TensorFlow is absent while saving: it imports
+    TensorFlow (about 3 s and 500 MB) only to test whether a value is a TensorFlow shape, and
+    under JAX none is. Nothing changes on the TensorFlow backend, or if TensorFlow is loaded."""
+    import sys
+
+    import keras
+
+    lazy = _owner("keras.src.utils.module_utils.tensorflow")
+    if keras.backend.backend() != "jax" or "tensorflow" in sys.modules:
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
 
 
 def stateful_layers(model) -> list:

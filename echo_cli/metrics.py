@@ -44,6 +44,8 @@ class Metrics(BaseModel):
     updates: int
     samples: int = 0
     train_seconds: float
+    seconds_per_update: float | None = None  # warm: after the first chunk and its compiling
+    phase_seconds: dict[str, float] | None = None  # import, build, compile, train, evaluate,...
     peak_rss_mb: float | None = None
     chance_accuracy: float
     final_train_loss: float | None = None

@@ -11,83 +11,14 @@ inside the model, which keeps the training data small and the saved model self-c
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import os
-import sys
-
 import numpy as np
 
 from echo_cli.config import Config
 from echo_cli.data import STREAMS
-from echo_cli.errors import EchoError
 from echo_cli.keras_internals import stateful_layers
 from echo_cli.tasks import TOLERANCE
 
 _UNROLL_UP_TO = 32  # unrolled short windows run faster than a symbolic loop
-
-
-BACKENDS = ("tensorflow", "jax")
-
-
-class BackendError(EchoError, RuntimeError):
-    """A Keras backend that cannot be used here. The message is one line, ready to print."""
-
-
-def resolve_backend(requested: str = "auto") -> str:
-    """The backend to use: the config's, else KERAS_BACKEND, else tensorflow.
-
-    Raises:
-        BackendError: an unknown name, JAX not installed, or Keras already loaded on another.
-    """
-    name = requested if requested != "auto" else os.environ.get("KERAS_BACKEND", "tensorflow")
-    if name not in BACKENDS:
-        raise BackendError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}")
-    if name == "jax" and importlib.util.find_spec("jax") is None:
-        raise BackendError("train.backend: jax needs JAX; install it with `pip install '.[jax]'` "
-                           "or `make setup EXTRAS=dev,jax`")
-    if "keras" in sys.modules:
-        loaded = sys.modules["keras"].backend.backend()
-        if loaded != name:
-            raise BackendError(f"Keras is already running on {loaded} in this process, so it "
-                               f"cannot switch to {name}; run a new process")
-    return name
-
-
-def import_keras(backend: str = "auto"):
-    """Import Keras on the resolved backend, silencing TensorFlow's C++ start-up chatter.
-
-    TensorFlow logs oneDNN and CUDA notices through absl before any Python setting applies;
-    they say nothing about the experiment. Python errors still surface after the import.
-    """
-    name = resolve_backend(backend)
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    os.environ["KERAS_BACKEND"] = name
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with quiet_stderr():
-        import keras
-    return keras
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence file descriptor 2 (C++ logging), for steps that may first import TensorFlow."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def save_model(model, path) -> None:
-    """model.keras; under JAX, Keras's serializer imports TensorFlow, so keep that quiet."""
-    with quiet_stderr():
-        model.save(path)
 
 
 def model_input(x: np.ndarray) -> np.ndarray:

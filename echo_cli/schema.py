@@ -127,7 +127,8 @@ class TrainConfig(_Section):
         50, ge=1, description="epochs between validation checks when a target is set"
     )
     backend: Literal["auto", "tensorflow", "jax"] = Field(
-        "auto", description="Keras backend; auto: $KERAS_BACKEND, else tensorflow"
+        "auto", description="Keras backend; auto: $KERAS_BACKEND, else the fastest installed "
+                            "for the engine (jax for fast, tensorflow for tutorial)"
     )
 
 

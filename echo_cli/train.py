@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from echo_cli import engines, evaluate, limits, models, signals, tasks
+from echo_cli import backends, engines, evaluate, limits, models, signals, tasks
 from echo_cli.config import Config
 from echo_cli.data import (
     Dataset,
@@ -55,6 +55,9 @@ class RunResult:
     parameters: int = 0
     multiply_adds_per_sample: int = 0
     diverged: str | None = None  # why training stopped early on a non-finite loss
+    build_seconds: float | None = None
+    compile_seconds: float | None = None  # the first chunk's time beyond the warm rate
+    seconds_per_update: float | None = None  # the warm rate, after the first chunk
 
     def metrics(self, cfg: Config) -> Metrics:
         """The record written to metrics.json."""
@@ -100,6 +103,8 @@ class RunResult:
                             heldout_exact_match=h.exact_match,
                             heldout_per_position=h.per_position)
         out.update(held)
+        if self.seconds_per_update is not None:
+            out["seconds_per_update"] = self.seconds_per_update
         field = models.receptive_field(cfg)
         if field is not None:
             out["receptive_field"] = field
@@ -232,7 +237,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         history so far and no held-out score; after a loss that is not finite, `diverged`
         says when, and the history holds the epochs before it.
     """
-    keras = models.import_keras(cfg.train.backend)
+    keras = backends.import_keras(cfg.train.backend)
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -251,7 +256,9 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     blocks = _blocks(cfg, dataset, group)
 
     # build
+    built = time.perf_counter()
     model = models.build_model(cfg)
+    build_seconds = time.perf_counter() - built
 
     # fit, validating every train.validate_every epochs when a target is set
     run = engines.engine_for(engine, keras.backend.backend())
@@ -264,6 +271,8 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
                                 f"lower train.learning_rate (now {cfg.train.learning_rate:g})")
         row = {"epoch": epoch, **logs}
         history.append(row)
+        if epoch == group:  # the first chunk (and its compiling) is done
+            marks["first_chunk"] = time.perf_counter()
         reached = validator.due(epoch) and validator.check(row)
         on_epoch(epoch, row)
         if reached:
@@ -272,6 +281,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     interrupted = reached = False
     diverged = None
+    marks: dict[str, float] = {}
     start = time.perf_counter()
     try:
         signals.check()  # a stop that came while Keras was importing: no epoch at all
@@ -286,6 +296,11 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     models.reset_states(model)
     done = len(history)
     batches, samples = epoch_shape(cfg)
+    # the warm rate, from the chunks after the first; the first chunk's surplus is compiling
+    warm = compile_seconds = None
+    if "first_chunk" in marks and done > group:
+        warm = (start + seconds - marks["first_chunk"]) / ((done - group) * batches)
+        compile_seconds = max(0.0, marks["first_chunk"] - start - group * batches * warm)
 
     # evaluate
     heldout = None
@@ -298,6 +313,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         engine=engine, backend=backend(), epochs=cfg.train.epochs, epochs_completed=done,
         updates=done * batches, samples=done * samples, train_seconds=seconds,
         history=history, heldout=heldout, interrupted=interrupted, peak_rss_mb=peak_rss_mb(),
-        reached_target=reached, diverged=diverged, **models.size(model),
+        reached_target=reached, diverged=diverged, build_seconds=build_seconds,
+        compile_seconds=compile_seconds, seconds_per_update=warm, **models.size(model),
     )
     return model, result

@@ -5,6 +5,12 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tests were written for TensorFlow, and in one process Keras keeps its first backend, so
+# the tests run on it (child processes too); tests of `auto` itself clear it for their child.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# A compile cache of the tests' own, so they neither read nor fill the user's.
+os.environ.setdefault("XDG_CACHE_HOME", os.path.join(os.path.dirname(__file__), "..",
+                                                     ".pytest_cache", "xdg"))
 
 from pathlib import Path  # noqa: E402
 

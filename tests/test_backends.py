@@ -140,7 +140,7 @@ def test_train_cli_on_jax_writes_the_backend(tmp_path):
 
 
 def test_switching_backend_in_a_running_process_is_a_clear_error():
-    from echo_cli.models import BackendError, import_keras, resolve_backend
+    from echo_cli.backends import BackendError, import_keras, resolve_backend
 
     keras = import_keras()
     other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"

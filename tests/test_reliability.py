@@ -171,13 +171,13 @@ def test_a_failed_evaluation_keeps_the_trained_run(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_while_saving_the_model_keeps_the_rest(tmp_path, monkeypatch):
-    import echo_cli.models
+    import echo_cli.backends
 
     def disk_full(model, path):
         Path(path).write_bytes(b"half a model")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(echo_cli.models, "save_model", disk_full)
+    monkeypatch.setattr(echo_cli.backends, "save_model", disk_full)
     run = tmp_path / "r"
     result = invoke("train", ROOT / "configs/lag1.yaml", *sets(TINY), "--out", run)
     assert result.exit_code == 1, result.output
