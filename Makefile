@@ -12,7 +12,7 @@ TEST_STAMP := $(VENV)/.installed-$(subst $(comma),_,$(TEST_EXTRAS))
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test test-fast lint bench bench-scaling bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
 	sweep-stateful memory inspect-examples clean
 
@@ -59,11 +59,14 @@ echo-lag: setup ## the tutorial's echo lag: X(t-1) from a window of 5
 	$(CLI) train configs/lag1.yaml
 
 BENCH_ARGS ?=
-bench: setup ## time the tutorial loop against the fast engine (tensorflow, jax) on lag1, in one run
-	$(CLI) bench configs/lag1.yaml $(BENCH_ARGS)
+bench: setup ## the tutorial loop vs the default engine on lag1 (first and cached runs), a whole train by phase, a stream pipe
+	$(CLI) bench configs/lag1.yaml --force $(BENCH_ARGS)
+
+bench-scaling: setup ## seconds per update and memory of lstm, gru, tcn on both backends at lengths 25..1000
+	$(CLI) bench scaling --force
 
 bench-vocab: setup ## peak memory and seconds, one-hot vs embedding, at n_unique 100, 1000, 10000
-	$(CLI) bench-vocab configs/lag1.yaml
+	$(CLI) bench vocab configs/lag1.yaml --force
 
 lag1-fast: setup ## the fastest recipe: echo lag in the fewest samples, stopping at a target
 	$(CLI) train configs/lag1_fast.yaml

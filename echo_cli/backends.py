@@ -27,7 +27,7 @@ from echo_cli.errors import EchoError
 
 BACKENDS = ("tensorflow", "jax")
 CACHE_SWITCH = "ECHO_CLI_COMPILE_CACHE"
-import_seconds = 0.0  # how long this process took to import Keras and its backend
+import_seconds = 0.0  # how long this process took to import Keras, until a run takes it
 
 
 class BackendError(EchoError, RuntimeError):
@@ -38,13 +38,18 @@ def jax_installed() -> bool:
     return importlib.util.find_spec("jax") is not None
 
 
-def choose(requested: str = "auto", *, engine: str = "fast") -> tuple[str, str]:
+def choose(requested: str = "auto", *, engine: str = "fast",
+           here: bool = True) -> tuple[str, str]:
     """The backend a run uses, and why, in a few words.
+
+    here: the run is in this process, so a backend Keras already runs on counts (a sweep
+    choosing for its worker processes passes False).
 
     Raises:
         BackendError: an unknown name, JAX not installed, or Keras already on another.
     """
-    loaded = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
+    loaded = (sys.modules["keras"].backend.backend()
+              if here and "keras" in sys.modules else None)
     if requested != "auto":
         name, why = requested, "train.backend"
     elif os.environ.get("KERAS_BACKEND"):
@@ -66,6 +71,14 @@ def choose(requested: str = "auto", *, engine: str = "fast") -> tuple[str, str]:
         raise BackendError(f"Keras is already running on {loaded} in this process, so it "
                            f"cannot switch to {name}; run a new process")
     return name, why
+
+
+def take_import_seconds() -> float:
+    """The import's seconds, once: the first run in a process paid for it, the next ones
+    (in a sweep's worker) did not."""
+    global import_seconds
+    seconds, import_seconds = import_seconds, 0.0
+    return seconds
 
 
 def resolve_backend(requested: str = "auto", *, engine: str = "fast") -> str:

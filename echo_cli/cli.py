@@ -15,10 +15,7 @@ import sys
 import typer
 
 from echo_cli import cli_run, cli_runs
-from echo_cli.report import one_line
-
-# Typer vendors Click and exports only BadParameter; its base class covers every usage error.
-UsageError = typer.BadParameter.__mro__[1]
+from echo_cli.ui import invoke
 
 app = typer.Typer(
     name="echo-cli",
@@ -34,17 +31,4 @@ app.add_typer(cli_runs.app)
 
 def main() -> None:
     """Console entry point: usage errors become one plain line with exit code 2."""
-    try:
-        code = app(prog_name="echo-cli", standalone_mode=False)
-    except UsageError as err:
-        if type(err).__name__ == "NoArgsIsHelpError" and err.ctx is not None:
-            print(err.ctx.get_help())
-            sys.exit(0)
-        where = err.ctx.command_path if err.ctx else "echo-cli"
-        print(f"error: {one_line(err.format_message())} (see `{where} --help`)",
-              file=sys.stderr)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(invoke(app, sys.argv[1:]))

@@ -1,16 +1,20 @@
-"""Where a sweep's runs run: worker processes here, or Ray tasks on a cluster.
+"""Where a sweep's runs run: long-lived worker processes here, or Ray tasks on a cluster.
 
     finished = run_local(job, records, workers=2, on_update=lambda records: None)
     finished = run_ray(job, records, address=None, workers=2, on_update=...)
 
-Every run is a child `echo-cli train` process writing its own run directory, so a crash or an
-out-of-memory kill stays in its run. Both return False after Ctrl-C, when running children were
-told to stop (each keeps what it did). A child whose sweep dies, even by kill -9, stops too:
-it watches the end of a pipe that only the sweep holds. This module imports no TensorFlow.
+A worker (worker.py) imports Keras once and trains run after run, each exactly as `echo-cli
+train` would, into its own run directory. A run that crashes its worker, or is killed for
+memory, fails alone: it is recorded with the reason and the worker is replaced. Both return
+False after Ctrl-C, when the runs in progress were told to stop (each keeps what it did). A
+worker whose sweep dies, even by kill -9, stops too: it reads its jobs from a pipe that only
+the sweep holds. Under Ray each task trains in the Ray worker process, which Ray reuses from
+task to task. This module imports no TensorFlow.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -31,48 +35,89 @@ SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
+WORKERS_LOG = "workers.log"  # what the workers' libraries print, for a crash's post-mortem
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix("error: ") if lines else ""
+def backend_of(job: Sweep, record: Record) -> str:
+    """The backend a run will use, as `echo-cli train` would choose it in a new process.
 
-
-def run_point(config: str, overrides: list[str], run_dir: str, *,
-              extra_env: dict[str, str] | None = None,
-              started: Callable[[subprocess.Popen], None] = lambda proc: None) -> dict[str, Any]:
-    """Train one point in a child process. Returns {"status", "error", "metrics"}.
-
-    Plain data in and out, so that a Ray worker can run it as well as a local thread.
+    Raises:
+        ConfigError, BackendError: one line, recorded as the run's error.
     """
-    cmd = [sys.executable, "-m", "echo_cli", "train", config, "--out", run_dir]
-    for item in overrides:
-        cmd += ["--set", item]
-    env = {**os.environ, **(extra_env or {}), "COLUMNS": "100", signals.STOP_ON_EOF: "1"}
-    # A session of its own: a signal reaches the sweep, which forwards exactly one. The child
-    # holds the read end of a pipe only this process writes to: if this process dies, however
-    # it dies, the child sees the pipe end and stops, keeping what it did.
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    started(proc)
-    try:
-        stderr = proc.stderr.read()
-        proc.wait()
-    except KeyboardInterrupt:  # a Ray task being cancelled: let the run keep what it did
-        proc.send_signal(signal.SIGINT)
-        stderr = proc.stderr.read()
-        proc.wait()
-    finally:
-        proc.stdin.close()
-        proc.stderr.close()
-    found = rundir.try_read_metrics(Path(run_dir))
-    metrics = found.to_dict() if found is not None else {}
-    if proc.returncode == 0:
-        return {"status": "done", "error": "", "metrics": metrics}
-    if proc.returncode in (130, 143, 129, -signal.SIGINT, -signal.SIGTERM):
-        return {"status": "interrupted", "error": "interrupted", "metrics": metrics}
-    return {"status": "failed", "error": _last_line(stderr) or f"exit code {proc.returncode}",
-            "metrics": metrics}
+    from echo_cli.backends import choose
+    from echo_cli.config import load_config
+
+    cfg = load_config(job.config, overrides=job.overrides(record.point))
+    return choose(cfg.train.backend, engine="fast", here=False)[0]
+
+
+class Worker:
+    """One worker process (`python -m echo_cli.worker`) on one backend."""
+
+    def __init__(self, backend: str, log: Path):
+        self.backend = backend
+        env = {**os.environ, **SINGLE_THREAD_ENV, "COLUMNS": "100", "KERAS_BACKEND": backend}
+        env.pop(signals.STOP_ON_EOF, None)  # its stdin carries jobs; the worker watches it
+        with open(log, "ab") as sink:
+            # A session of its own: a terminal's Ctrl-C reaches the sweep, which forwards one.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "echo_cli.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=sink, text=True, env=env,
+                start_new_session=True)
+        self.busy = False
+        self.runs = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
+        """Train one run; {"status", "error", "metrics"}, as worker.outcome gives it."""
+        self.runs += 1
+        try:
+            self.proc.stdin.write(json.dumps({"config": config, "overrides": overrides,
+                                              "run_dir": run_dir}) + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+        except (OSError, ValueError):
+            answer = ""
+        if answer:
+            return json.loads(answer)
+        return self._died(run_dir)
+
+    def _died(self, run_dir: str) -> dict[str, Any]:
+        """The worker ended without an answer: a crash, or a kill (out of memory, say)."""
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        how = (f"killed by {signal.Signals(-code).name}" +
+               (", perhaps for memory" if code == -signal.SIGKILL else "")
+               if code < 0 else f"exit code {code}")
+        found = rundir.try_read_metrics(Path(run_dir))
+        if code in (130, 143, 129, -signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
+            return {"status": "interrupted", "error": "interrupted",
+                    "metrics": found.to_dict() if found else {}}
+        return {"status": "failed", "error": f"its worker process died during the run ({how}); "
+                                             f"what it printed is in {WORKERS_LOG}",
+                "metrics": found.to_dict() if found else {}}
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            self.proc.send_signal(signum)
+
+    def close(self) -> None:
+        """End the worker: the end of its jobs tells it to exit."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
 
 
 def run(job: Sweep, records: list[Record], *, executor: str, address: str | None,
@@ -90,31 +135,52 @@ def run(job: Sweep, records: list[Record], *, executor: str, address: str | None
 
 def run_local(job: Sweep, records: list[Record], *, workers: int,
               on_update: Callable[[list[Record]], None]) -> bool:
-    """Run the records that are not done on `workers` worker processes, one thread each.
+    """Run the records that are not done on `workers` long-lived worker processes.
 
     Returns:
-        True if every run finished; False after a stop signal (signals.py) or Ctrl-C, when
-        running children were sent the same signal (they keep what they did) and the rest stay
+        True if every run finished; False after a stop signal (signals.py) or Ctrl-C, when the
+        runs in progress were sent the same signal (they keep what they did) and the rest stay
         "not run".
     """
+    from echo_cli.errors import EchoError
+
     todo = [r for r in records if r.status == "not run"]
-    procs: dict[int, subprocess.Popen] = {}
     lock = threading.Lock()
     stopping = threading.Event()
     forwarded = [signal.SIGINT]
+    started: list[Worker] = []
+    local = threading.local()  # each pool thread keeps its own worker
+    log = job.out / WORKERS_LOG
+
+    def worker_for(backend: str) -> Worker:
+        current = getattr(local, "worker", None)
+        if current is not None and (current.backend != backend or not current.alive()):
+            current.close()  # a crashed worker is replaced; another backend needs its own
+            current = None
+        if current is None:
+            current = local.worker = Worker(backend, log)
+            with lock:
+                started.append(current)
+        return current
 
     def work(record: Record) -> dict[str, Any]:
-        def started(proc: subprocess.Popen) -> None:
-            with lock:
-                procs[id(record)] = proc
-                if stopping.is_set():  # started just as the stop came: stop it too
-                    proc.send_signal(forwarded[0])
-
         if stopping.is_set():
             return {"status": "not run", "error": "", "metrics": {}}
-        record.status = "running"
-        return run_point(str(job.config), job.overrides(record.point), str(record.run_dir),
-                         extra_env=SINGLE_THREAD_ENV, started=started)
+        try:
+            backend = backend_of(job, record)
+        except EchoError as err:
+            return {"status": "failed", "error": str(err), "metrics": {}}
+        worker = worker_for(backend)
+        with lock:
+            if stopping.is_set():
+                return {"status": "not run", "error": "", "metrics": {}}
+            worker.busy = True
+            record.status = "running"
+        try:
+            return worker.run(str(job.config), job.overrides(record.point),
+                              str(record.run_dir))
+        finally:
+            worker.busy = False
 
     pool = ThreadPoolExecutor(max_workers=workers)
     futures: dict[Future, Record] = {pool.submit(work, r): r for r in todo}
@@ -130,13 +196,13 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
     except (KeyboardInterrupt, signals.StopRequested):
         forwarded[0] = signal.SIGTERM if signals.requested() in (signal.SIGTERM,
                                                                   signal.SIGHUP) else signal.SIGINT
-        stopping.set()
+        with lock:
+            stopping.set()
+            for worker in started:
+                if worker.busy:
+                    worker.signal(forwarded[0])
         for future in futures:
             future.cancel()
-        with lock:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(forwarded[0])
         for future, record in futures.items():
             if future.cancelled():
                 record.status = "not run"
@@ -145,6 +211,8 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
         return False
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        for worker in started:
+            worker.close()
 
 
 def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: int,
@@ -166,13 +234,26 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
         except Exception as err:  # Ray raises many types for an unreachable cluster
             raise SweepError(f"cannot start or reach Ray at {address or 'a local instance'}: "
                              f"{str(err).strip().splitlines()[0][:160]}") from None
-    remote = ray.remote(num_cpus=1)(run_point)
+    from echo_cli.errors import EchoError
+    from echo_cli.worker import run_job
+
+    # Ray reuses a worker process for the tasks that share a runtime_env, so each backend's
+    # runs share processes that import Keras once. A task whose process dies is not retried:
+    # its run is recorded as failed.
+    remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
     todo = [r for r in records if r.status == "not run"]
     refs = {}
     for record in todo:
+        try:
+            backend = backend_of(job, record)
+        except EchoError as err:
+            _apply(record, {"status": "failed", "error": str(err), "metrics": {}})
+            continue
         record.status = "running"
-        refs[remote.remote(str(job.config.resolve()), job.overrides(record.point),
-                           str(record.run_dir.resolve()), extra_env=SINGLE_THREAD_ENV)] = record
+        env = {**SINGLE_THREAD_ENV, "COLUMNS": "100", "KERAS_BACKEND": backend}
+        task = remote.options(runtime_env={"env_vars": env})
+        refs[task.remote(str(job.config.resolve()), job.overrides(record.point),
+                         str(record.run_dir.resolve()))] = record
     try:
         pending = list(refs)
         while pending:
@@ -185,7 +266,7 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
     except (KeyboardInterrupt, signals.StopRequested):
         running = [ref for ref, record in refs.items() if record.status == "running"]
         for ref in running:
-            ray.cancel(ref)  # not forced: the task forwards SIGINT to its run, which keeps it
+            ray.cancel(ref)  # not forced: the run takes it as Ctrl-C and keeps what it did
         for ref in running:
             _apply(refs[ref], _ray_outcome(ray, ref))
         return False

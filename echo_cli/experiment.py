@@ -204,7 +204,7 @@ class Run:
         cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
         task = cfg.data.task
         compiling = result.compile_seconds or 0.0
-        phases = {"import": backends.import_seconds, "build": result.build_seconds or 0.0,
+        phases = {"import": backends.take_import_seconds(), "build": result.build_seconds or 0.0,
                   "compile": compiling, "train": result.train_seconds - compiling,
                   "evaluate": 0.0, "save": 0.0}
         outcome = Outcome(model=model, result=result, metrics=None, saved=self.saved)

@@ -188,10 +188,12 @@ class Streamer:
     The copy has the same weights, one timestep and a fixed batch (1 for a live stream; many
     sequences side by side for scoring, each on its own state). The state is carried explicitly
     through a stateless forward pass, which works the same on every backend (Keras's own JAX
-    predict would drop a stateful layer's state).
+    predict would drop a stateful layer's state). The step, echo included, is one compiled
+    function (jax.jit, or tf.function on TensorFlow), so a pipe streams thousands of numbers a
+    second; compiled=False runs it op by op, as a check.
     """
 
-    def __init__(self, run: Run, *, batch_size: int = 1):
+    def __init__(self, run: Run, *, batch_size: int = 1, compiled: bool = True):
         problem = stream_problem(run.cfg)
         if problem:
             raise RunError(problem)
@@ -201,9 +203,19 @@ class Streamer:
         self.run, self.lag, self.batch_size = run, cfg.data.lag, batch_size
         self.model = models.build_model(cfg, batch_size=batch_size)
         self.model.set_weights(run.model.get_weights())
-        self.forward = stateless_forward(self.model)
-        self.weights = ([v.value for v in self.model.trainable_variables],
-                        [v.value for v in self.model.non_trainable_variables])
+        forward = stateless_forward(self.model)
+        trainable = [v.value for v in self.model.trainable_variables]
+        non_trainable = [v.value for v in self.model.non_trainable_variables]
+
+        def one_step(states, x):
+            import keras
+
+            y, states, _ = forward(trainable, non_trainable, states, x, False)
+            probs = y[:, -1]
+            return (keras.ops.argmax(probs, axis=-1), keras.ops.max(probs, axis=-1)), states
+
+        # the weights are constants of the compiled step: only the state and X(t) go in
+        self._step = compile_function(one_step) if compiled else one_step
         self.reset()
 
     def reset(self) -> None:
@@ -218,18 +230,29 @@ class Streamer:
         """Feed X(t) of every sequence, (batch,) ids. Returns (echoed ids for X(t-lag), their
         probabilities), or None while t < lag and no echo exists."""
         x = models.model_input(np.asarray(values).reshape(self.batch_size, 1))
-        y, self.states, _ = self.forward(*self.weights, self.states, x, False)
+        out, self.states = self._step(self.states, x)
         self.seen += 1
         if self.seen <= self.lag:
             return None
-        probs = np.asarray(y)[:, -1]
-        best = probs.argmax(axis=-1)
-        return best, probs[np.arange(len(best)), best]
+        return np.asarray(out[0]), np.asarray(out[1])
 
     def push(self, value: int) -> tuple[int, float] | None:
         """One number of a live stream (batch 1)."""
         out = self.step(np.array([value]))
         return None if out is None else (int(out[0][0]), float(out[1][0]))
+
+
+def compile_function(fn):
+    """fn as one compiled program on the running backend: jax.jit or tf.function."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    import tensorflow as tf
+
+    return tf.function(fn, reduce_retracing=True)
 
 
 def stream_accuracy(run: Run, *, sequences: int) -> dict[str, Any]:

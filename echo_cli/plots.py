@@ -158,3 +158,28 @@ def probes_png(curve: list[dict[str, Any]], *, title: str, metric: str = "accura
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def scaling_png(record: dict[str, Any]) -> bytes:
+    """scaling.png: seconds per update against sequence length, log-log, one line per kind and
+    backend, with a dotted line of slope 1 (cost linear in the length) for reference."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"tensorflow": "-", "jax": "--"}
+    done = [r for r in record["rows"] if r.get("seconds_per_update")]
+    for kind, backend in sorted({(r["kind"], r["backend"]) for r in done}):
+        points = sorted((r["length"], r["seconds_per_update"]) for r in done
+                        if (r["kind"], r["backend"]) == (kind, backend))
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o" + styles.get(backend, ":"),
+                label=f"{kind} / {backend}")
+    lengths = sorted({r["length"] for r in done})
+    if len(lengths) > 1:
+        start = min(r["seconds_per_update"] for r in done if r["length"] == lengths[0])
+        ax.plot(lengths, [start * n / lengths[0] for n in lengths], ":", color="grey",
+                label="linear in the length")
+    ax.set(xscale="log", yscale="log", xlabel="sequence length (steps)",
+           ylabel="seconds per update (warm)",
+           title=f"cost as sequences grow: {record['task']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -127,6 +127,15 @@ def cost_line(m: dict[str, Any]) -> str:
             f"{m['multiply_adds_per_sample']:,} multiply-adds per sample{field}")
 
 
+def sweep_cost_line(runs: int, *, wall: float, train: float, workers: int) -> str:
+    """Where a sweep's time went: training, and the overhead of each run around it (start-up,
+    compiling, scoring, saving), as (wall x workers - training) / runs."""
+    overhead = max(0.0, wall * workers - train) / runs
+    return (f"{runs} runs in {wall:.1f} s on {workers} worker{'s' * (workers != 1)}: "
+            f"{train / runs:.2f} s of training each, and {overhead:.2f} s of overhead each "
+            f"(start-up, scoring and saving: (wall x workers - training) / runs)")
+
+
 def task_sample(cfg: dict[str, Any], x, y, baseline: float, chance: float, *,
                 cap: int | None) -> list[Any]:
     """check-data for a memory task: one seeded sequence, its target, and the baseline."""

@@ -183,29 +183,73 @@ def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
 # benchmarks
 
 def bench_table(record: dict[str, Any]) -> Table:
-    """One row per engine and backend: seconds, updates, rate, accuracy, memory, ratio."""
+    """One row per engine and backend: seconds (first and cached runs under JAX), updates,
+    rate, accuracy, memory, ratio."""
     table = Table(title=f"benchmark: {record['config']} on {record['machine']}")
-    for name in ("engine / backend", "train s (median)", "range", "updates", "updates/s",
-                 "held-out acc", "peak RSS MB", "speed-up"):
+    for name in ("engine / backend", "train s", "first run s", "updates/s", "held-out acc",
+                 "peak RSS MB", "speed-up"):
         table.add_column(name, justify="left" if name == "engine / backend" else "right")
     ratios = record["ratios"]
     for m in record["measurements"]:
         label = f"{m['engine']} / {m['backend']}"
+        shown = label + (" (default)" if m.get("default") else "")
         if not m["train_seconds"]:
-            table.add_row(label, "failed", m["error"] or "", "", "", "", "", "")
+            table.add_row(shown, "failed", plain(m["error"] or ""), "", "", "", "")
             continue
-        speed = ratios.get(label, {}).get("speedup_vs_tutorial")
+        ratio = ratios.get(label, {})
+        speed, first = ratio.get("speedup_vs_tutorial"), ratio.get("first_run_speedup_vs_tutorial")
+        seconds = f"{m['median_train_seconds']:.2f}"
+        if len(m["train_seconds"]) > 1:
+            seconds += f" ({min(m['train_seconds']):.2f}-{max(m['train_seconds']):.2f})"
         table.add_row(
-            label,
-            f"{m['median_train_seconds']:.2f}",
-            f"{min(m['train_seconds']):.2f}-{max(m['train_seconds']):.2f}",
-            str(m["updates"]),
+            shown, seconds,
+            f"{m['median_first_train_seconds']:.2f}" if m.get("first_train_seconds") else "-",
             f"{m['updates_per_second']:.0f}",
             f"{m['median_heldout_accuracy']:.4f}",
-            f"{m['median_peak_rss_mb']:.0f}",
+            f"{m['median_process_peak_rss_mb']:.0f}",
             "1.0× (reference)" if label == record["reference"] else
-            (f"{speed:.1f}×" if speed else ""),
+            (f"{speed:.1f}×" + (f" ({first:.1f}× first)" if first else "") if speed else ""),
         )
+    return table
+
+
+def wall_table(wall: dict[str, Any], *, config: Path | str, backend: str) -> Table:
+    """Where a user's seconds go in one whole `echo-cli train`, phase by phase."""
+    table = Table(title=f"a whole `echo-cli train {config}` ({backend}, compile cache full): "
+                        f"{wall['seconds']:.1f} s")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    for phase, seconds in wall["phases"].items():
+        table.add_row(phase, f"{seconds:.2f}", f"{seconds / wall['seconds']:.0%}")
+    return table
+
+
+def scaling_table(record: dict[str, Any]) -> Table:
+    """One row per kind and backend; seconds per update and peak RSS at each length."""
+    lengths = sorted({r["length"] for r in record["rows"]})
+    table = Table(title=f"seconds per update (peak RSS MB) on {record['task']}, "
+                        f"on {record['machine']}")
+    table.add_column("kind / backend")
+    for n in lengths:
+        table.add_column(f"T+20={n}", justify="right")
+    table.add_column("growth", justify="right")
+    keys = sorted({(r["kind"], r["backend"]) for r in record["rows"]})
+    for kind, backend in keys:
+        cells = []
+        for n in lengths:
+            row = next((r for r in record["rows"] if (r["kind"], r["backend"], r["length"])
+                        == (kind, backend, n)), None)
+            if row is None:
+                cells.append("")
+            elif row.get("error") or not row.get("seconds_per_update"):
+                cells.append("failed")
+            else:
+                cells.append(f"{row['seconds_per_update']:.4f} "
+                             f"({row['process_peak_rss_mb']:.0f})")
+        slope = record["growth"].get(f"{kind} / {backend}")
+        table.add_row(f"{kind} / {backend}", *cells,
+                      f"∝ T^{slope:.2f}" if slope is not None else "")
     return table
 
 

@@ -53,3 +53,28 @@ def print_warnings(out: Console, cfg) -> None:
     """A config's plain-language notes (lag outside the window, trimmed rows)."""
     for note in cfg.warnings():
         out.print(f"[yellow]note:[/] {note}")
+
+
+# Typer vendors Click and exports only BadParameter; its base class covers every usage error.
+UsageError = typer.BadParameter.__mro__[1]
+
+
+def invoke(app: typer.Typer, args: list[str]) -> int:
+    """Run one command line of `app` in this process, as `echo-cli ARGS...` would, and return
+    its exit code: a usage error becomes one line and 2, Ctrl-C 130. What it prints goes to
+    sys.stdout and sys.stderr (a sweep's worker redirects them).
+    """
+    try:
+        code = app(args=args, prog_name="echo-cli", standalone_mode=False)
+    except UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError" and err.ctx is not None:
+            print(err.ctx.get_help())
+            return 0
+        where = err.ctx.command_path if err.ctx else "echo-cli"
+        print(f"error: {one_line(err.format_message())} (see `{where} --help`)",
+              file=sys.stderr)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code if isinstance(code, int) else 0

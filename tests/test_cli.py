@@ -255,13 +255,16 @@ def test_results_rejects_damaged_run_files():
 
 
 @pytest.mark.slow
-def test_bench_measures_both_engines_in_one_run():
+def test_bench_measures_both_engines_a_whole_train_and_a_stream_in_one_run():
     result = invoke("bench", ROOT / "configs/lag1.yaml", "--epochs", "3", "--backends",
-                    "tensorflow", "--out", "b/results.json")
+                    "tensorflow", "--stream", "40", "--out", "b/results.json")
     assert result.exit_code == 0, result.output
     record = json.loads(Path("b/results.json").read_text())
     labels = [f"{m['engine']} / {m['backend']}" for m in record["measurements"]]
+    # the tests run on TensorFlow (conftest), so here the default is the fast engine on it
     assert labels == ["tutorial / tensorflow", "fast / tensorflow"]
+    assert [m["default"] for m in record["measurements"]] == [False, True]
+    assert record["default"] == "fast / tensorflow"
     tutorial, fast = record["measurements"]
     assert tutorial["updates"] == fast["updates"] == 3 * 4
     assert fast["median_heldout_accuracy"] == tutorial["median_heldout_accuracy"]
@@ -273,6 +276,37 @@ def test_bench_measures_both_engines_in_one_run():
         fast["peak_rss_mb"][0] / tutorial["peak_rss_mb"][0])
     assert fast["process_peak_rss_mb"][0] >= fast["peak_rss_mb"][0] - 0.1  # rounded to 0.1 MB
     assert f"{ratio:.1f}× faster at equal updates" in " ".join(result.output.split())
+    # a whole train, phase by phase: the phases and the start-up add up to its wall time
+    wall = record["wall"]
+    assert list(wall["phases"]) == ["start-up", "import", "build", "compile", "train",
+                                    "evaluate", "save"]
+    assert sum(wall["phases"].values()) == pytest.approx(wall["seconds"], rel=1e-6)
+    assert wall["seconds"] == fast["wall_seconds"][0]
+    stream = record["stream"]
+    assert stream["numbers"] == 40 and stream["backend"] == "tensorflow"
+    assert stream["numbers_per_second"] == 40 / stream["seconds"]
+    assert "numbers/s" in result.output
+
+    again = invoke("bench", ROOT / "configs/lag1.yaml", "--out", "b/results.json")
+    assert_one_line_error(again, "--out b/results.json already exists and is left untouched")
+    assert json.loads(Path("b/results.json").read_text()) == record
+
+
+@pytest.mark.slow
+def test_bench_scaling_times_each_kind_at_each_length():
+    result = invoke("bench", "scaling", "--kinds", "lstm,tcn", "--backends", "tensorflow",
+                    "--lengths", "22,40", "--updates", "51", "--out", "b/scaling.json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(Path("b/scaling.json").read_text())
+    assert [(r["kind"], r["length"]) for r in record["rows"]] == [
+        ("lstm", 22), ("lstm", 40), ("tcn", 22), ("tcn", 40)]
+    for row in record["rows"]:
+        assert "error" not in row, row
+        assert row["backend"] == "tensorflow" and row["updates"] == 51
+        assert 0 < row["seconds_per_update"] < row["train_seconds"]
+        assert row["process_peak_rss_mb"] > 0
+    assert set(record["growth"]) == {"lstm / tensorflow", "tcn / tensorflow"}
+    assert Path("b/scaling.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bench_rejects_an_unknown_backend():

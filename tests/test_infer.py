@@ -125,6 +125,66 @@ def test_stream_prints_one_line_per_integer_and_matches_predict(stream_run):
     assert sum(int(line) == values[t - 1] for t, line in enumerate(lines) if t) >= 7
 
 
+COMPILED_VS_OP_BY_OP = """
+import sys
+from pathlib import Path
+import numpy as np
+from echo_cli.infer import Streamer, load_run
+run = load_run(Path(sys.argv[1]))
+values = np.random.default_rng(4).integers(0, run.cfg.data.n_unique, size=int(sys.argv[2]))
+compiled, op_by_op = Streamer(run), Streamer(run, compiled=False)
+echoes = [(compiled.push(int(v)), op_by_op.push(int(v))) for v in values]
+assert all((a is None) == (b is None) for a, b in echoes)
+pairs = [(a, b) for a, b in echoes if a is not None]
+assert [a[0] for a, _ in pairs] == [b[0] for _, b in pairs], "the echoes differ"
+assert max(abs(a[1] - b[1]) for a, b in pairs) < 1e-5
+rows = values[: 7 * 40].reshape(7, 40)
+batch = Streamer(run, batch_size=7)
+together = [batch.step(rows[:, t]) for t in range(40)]
+for i in range(7):  # seven streams side by side each echo what it would alone
+    alone = Streamer(run)
+    for t in range(40):
+        echo = alone.push(int(rows[i, t]))
+        assert (echo is None) == (together[t] is None)
+        assert echo is None or echo[0] == together[t][0][i], (i, t)
+print(run.cfg.train.backend, len(pairs), "echoes identical")
+"""
+
+
+def test_the_compiled_stream_step_echoes_what_the_op_by_op_one_did(stream_run):
+    """The same 2,000 echoes, compiled (tf.function here) and op by op."""
+    done = subprocess.run([sys.executable, "-c", COMPILED_VS_OP_BY_OP, str(stream_run), "2000"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["tensorflow", "1999", "echoes", "identical"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("jax"), reason="no JAX")
+def test_the_jitted_stream_step_on_jax_matches_predict_and_the_op_by_op_step(tmp_path):
+    run_dir = tmp_path / "jax-stream"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    trained = subprocess.run(
+        [sys.executable, "-m", "echo_cli", "train", str(ROOT / "configs/stream.yaml"),
+         *sets("data.n_unique=10", "data.length=10", "model.units=12", "train.epochs=60",
+               "train.batch_size=3", "eval.sequences=10", "train.backend=jax"),
+         "--out", str(run_dir)], capture_output=True, text=True, timeout=300, env=env)
+    assert trained.returncode == 0, trained.stderr
+    done = subprocess.run([sys.executable, "-c", COMPILED_VS_OP_BY_OP, str(run_dir), "500"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["jax", "499", "echoes", "identical"]
+    values = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    piped = run_stream(run_dir, "".join(f"{v}\n" for v in values))
+    assert piped.returncode == 0, piped.stderr
+    predicted = subprocess.run(
+        [sys.executable, "-m", "echo_cli", "predict", str(run_dir), *map(str, values),
+         "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert predicted.returncode == 0, predicted.stderr
+    rows = json.loads(predicted.stdout)
+    assert piped.stdout.splitlines()[1:] == [str(r["predicted"]) for r in rows[1:]]
+
+
 @pytest.mark.slow
 def test_stream_skips_bad_lines_and_goes_on(stream_run):
     out = run_stream(stream_run, "3\n\nseven\n42\n4\n")
