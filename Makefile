@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,jax
+EXTRAS ?= dev,jax,notebook
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
-TEST_EXTRAS := dev,jax,ray
+TEST_EXTRAS := dev,jax,ray,mlflow,notebook
 TEST_STAMP := $(VENV)/.installed-$(subst $(comma),_,$(TEST_EXTRAS))
 
 CLI := $(BIN)/echo-cli
