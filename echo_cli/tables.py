@@ -4,17 +4,26 @@ for the console (rich) and for Markdown files.
     console.print(results_table(rows))
     text = sweep_markdown(summary, ["model.kind"], title="kinds")
 
-This module imports no TensorFlow, and from echo_cli only report's cell helpers: callers hand
-it plain data.
+The console tables fit the terminal they are printed on (see Fitted): no figure is cut to
+"0.99…" on an 80-column terminal. This module imports no TensorFlow, and from echo_cli only
+report's cell helpers: callers hand it plain data.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from echo_cli.report import plain, printable
 
@@ -25,6 +34,107 @@ def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     lines += ["| " + " | ".join(printable(str(c)).replace("|", "/") for c in row) + " |"
               for row in rows]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting a table to the terminal
+
+class Fitted:
+    """A table laid out for the width it is printed at, so that no cell is cut to "0.99…".
+
+    Where the table fits, it prints as rich lays it out. Where it fits only with its cells
+    wrapped, each column keeps at least the width of its longest word (rich alone would cut
+    words short). Narrower still, each row prints as a block: the first `heading` cells as its
+    heading (as header=value where `keyed`), then one "column  value" line per non-empty cell.
+
+        console.print(Fitted(table, heading=2, keyed=True))
+    """
+
+    def __init__(self, table: Table, *, heading: int = 1, keyed: bool = False):
+        self.table, self.heading, self.keyed = table, heading, keyed
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table, pad = self.table, self.table.padding[1] + self.table.padding[3]
+        ranges = [[Measurement.get(console, options, cell) for cell in [c.header, *c.cells]]
+                  for c in table.columns]
+        least = [max(r.minimum for r in rs) + pad for rs in ranges]
+        most = [max(r.maximum for r in rs) + pad for rs in ranges]
+        room = options.max_width - (2 if table.box and table.show_edge else 0) - (
+            len(table.columns) - 1 if table.box else 0)  # less the borders
+        if sum(most) <= room:
+            yield table
+        elif sum(least) <= room:  # the same table, its columns no narrower than their words
+            narrowed = copy.copy(table)
+            narrowed.columns = [dataclasses.replace(c, width=width - pad) for c, width
+                                in zip(table.columns, _shrink(most, least, room), strict=True)]
+            yield narrowed
+        else:  # the labels as wide as they can be beside each value's longest word
+            value = max((r.minimum for rs in ranges[self.heading:] for r in rs[1:]), default=0)
+            label = max((rs[0].maximum for rs in ranges[self.heading:]), default=0)
+            yield from self._blocks(max(1, min(label, options.max_width - 4 - value)))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table)
+
+    def _blocks(self, label: int) -> RenderResult:
+        columns = self.table.columns
+        if self.table.title:
+            yield Text(str(self.table.title), style="table.title")
+        for row in zip(*[list(column.cells) for column in columns], strict=True):
+            head = Text(", ", style="bold").join(
+                Text.assemble(f"{column.header}=" if self.keyed else "", _text(cell))
+                for column, cell in zip(columns, row[:self.heading], strict=False))
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="dim", overflow="fold", width=label)
+            grid.add_column(overflow="fold")
+            for column, cell in zip(columns[self.heading:], row[self.heading:], strict=True):
+                if _text(cell).plain.strip():
+                    grid.add_row(_text(column.header), cell)
+            yield from (Text(""), head, Padding(grid, (0, 0, 0, 2), expand=False))
+
+
+def _text(cell: RenderableType) -> Text:
+    return cell if isinstance(cell, Text) else Text(str(cell))
+
+
+def _shrink(widths: list[int], least: list[int], room: int) -> list[int]:
+    """widths cut to sum to room, a column at a time from the widest, none below its least
+    (as rich narrows a table, but never cutting a word); sum(least) <= room."""
+    widths = list(widths)
+    for _ in range(sum(widths) - room):
+        i = max((i for i in range(len(widths)) if widths[i] > least[i]), key=widths.__getitem__)
+        widths[i] -= 1
+    return widths
+
+
+class Breakable(Text):
+    """A cell that may wrap after a comma (or each of `after`) as well as at a space, so that
+    its column can be narrower than the cell: a run's name lag=1,units=32,seed=1, or a config
+    key data.window as a header (after=".")."""
+
+    def __init__(self, text: str, *, after: str = ","):
+        super().__init__(text)
+        self.after = after
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        marks = re.escape(self.after)  # the words, broken after each mark: lag=1, seed=2
+        pieces = re.findall(rf"[^\s{marks}]*[{marks}]|[^\s{marks}]+", self.plain)
+        return Measurement(max(map(cell_len, pieces), default=0),
+                           super().__rich_measure__(console, options).maximum)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        breaks, start, mark = [], 0, None
+        for i, ch in enumerate(self.plain):  # a break after the last mark of a word too wide
+            if ch.isspace():
+                start, mark = i + 1, None
+                continue
+            if i - start >= options.max_width and mark is not None:
+                breaks.append(mark)
+                start, mark = mark, None
+            if ch in self.after:
+                mark = i + 1
+        text = Text("\n").join(self.divide(breaks)) if breaks else self
+        yield from Text.__rich_console__(text, console, options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,13 +198,13 @@ def _to_target(metrics: dict[str, Any]) -> str:
     return f"{metrics['samples_to_target']} (to {metrics['target_accuracy']:g})"
 
 
-def results_table(rows: list[dict[str, Any]]) -> Table:
+def results_table(rows: list[dict[str, Any]]) -> Fitted:
     table = Table(title="results (from each run's metrics.json)", show_lines=True)
     for name in RESULT_COLUMNS:
         table.add_column(name, justify="left" if name in RESULT_COLUMNS[:4] else "right")
     for row in rows:
         table.add_row(*[plain(row[c]) for c in RESULT_COLUMNS])
-    return table
+    return Fitted(table)
 
 
 def results_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
@@ -145,28 +255,29 @@ def sweep_markdown(summary: list[dict[str, Any]], keys: list[str], *, title: str
             + markdown_table(sweep_columns(keys), [sweep_cells(s, keys) for s in summary]))
 
 
-def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *, title: str) -> Table:
+def sweep_summary_table(summary: list[dict[str, Any]], keys: list[str], *,
+                        title: str) -> Fitted:
     table = Table(title=title)
     for name in sweep_columns(keys):
-        table.add_column(name, justify="right")
+        table.add_column(Breakable(name, after=".+") if name in keys else name, justify="right")
     for s in summary:
         table.add_row(*[plain(cell) for cell in sweep_cells(s, keys)])
-    return table
+    return Fitted(table, heading=len(keys), keyed=True)
 
 
-def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
+def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Fitted:
     """Runs side by side: the config keys that differ, then the metrics."""
     table = Table(title=f"{len(runs)} runs: the config keys that differ, then the metrics")
     table.add_column("run", justify="left")
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(Breakable(key, after=".+"), justify="right")
     for name in ("held-out (95% CI)", "chance", "params", "mult-adds", "train s", "updates",
                  "samples to target"):
         table.add_column(name, justify="right")
     for run in runs:
         c, m = run["config"], run["metrics"]
         table.add_row(
-            plain(Path(run["path"]).name),
+            Breakable(printable(Path(run["path"]).name)),
             *[plain(c.get(k)) for k in keys],
             f"{m['heldout_accuracy']:.4f} ({m['ci95_low']:.4f}-{m['ci95_high']:.4f})",
             f"{m['chance_accuracy']:.4g}",
@@ -176,13 +287,13 @@ def compare_table(runs: list[dict[str, Any]], keys: list[str]) -> Table:
             str(m["updates"]),
             _to_target(m) or "-",
         )
-    return table
+    return Fitted(table)
 
 
 # ---------------------------------------------------------------------------------------------
 # benchmarks
 
-def bench_table(record: dict[str, Any]) -> Table:
+def bench_table(record: dict[str, Any]) -> Fitted:
     """One row per engine and backend: seconds (first and cached runs under JAX), updates,
     rate, accuracy, memory, ratio."""
     table = Table(title=f"benchmark: {record['config']} on {record['machine']}")
@@ -210,13 +321,14 @@ def bench_table(record: dict[str, Any]) -> Table:
             "1.0× (reference)" if label == record["reference"] else
             (f"{speed:.1f}×" + (f" ({first:.1f}× first)" if first else "") if speed else ""),
         )
-    return table
+    return Fitted(table)
 
 
 def wall_table(wall: dict[str, Any], *, config: Path | str, backend: str) -> Table:
     """Where a user's seconds go in one whole `echo-cli train`, phase by phase."""
-    table = Table(title=f"a whole `echo-cli train {config}` ({backend}, compile cache full): "
-                        f"{wall['seconds']:.1f} s")
+    # the figure first, so that wrapping the title never parts it from its unit
+    table = Table(title=f"{wall['seconds']:.1f} s for a whole `echo-cli train {config}` "
+                        f"({backend}, compile cache full)")
     table.add_column("phase")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
@@ -225,7 +337,7 @@ def wall_table(wall: dict[str, Any], *, config: Path | str, backend: str) -> Tab
     return table
 
 
-def scaling_table(record: dict[str, Any]) -> Table:
+def scaling_table(record: dict[str, Any]) -> Fitted:
     """One row per kind and backend; seconds per update and peak RSS at each length."""
     lengths = sorted({r["length"] for r in record["rows"]})
     table = Table(title=f"seconds per update (peak RSS MB) on {record['task']}, "
@@ -250,10 +362,10 @@ def scaling_table(record: dict[str, Any]) -> Table:
         slope = record["growth"].get(f"{kind} / {backend}")
         table.add_row(f"{kind} / {backend}", *cells,
                       f"∝ T^{slope:.2f}" if slope is not None else "")
-    return table
+    return Fitted(table)
 
 
-def vocab_table(record: dict[str, Any]) -> Table:
+def vocab_table(record: dict[str, Any]) -> Fitted:
     table = Table(title=f"one-hot vs embedding: {record['config']}, {record['epochs']} epochs, "
                         f"{record['backend']}, on {record['machine']}")
     for name in ("n_unique", "encoding", "train s", "peak RSS MB (train+eval)",
@@ -266,7 +378,7 @@ def vocab_table(record: dict[str, Any]) -> Table:
         table.add_row(str(r["n_unique"]), r["encoding"], f"{r['train_seconds']:.1f}",
                       f"{r['peak_rss_mb']:.0f}", f"{r['process_peak_rss_mb']:.0f}",
                       f"{r['heldout_accuracy']:.4f}", f"{r['chance_accuracy']:.4g}")
-    return table
+    return Fitted(table, heading=2, keyed=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,10 +421,10 @@ def memory_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
             + "\nRun directories: " + ", ".join(f"`{printable(s)}`" for s in sources) + "\n")
 
 
-def memory_table(rows: list[dict[str, Any]]) -> Table:
+def memory_table(rows: list[dict[str, Any]]) -> Fitted:
     table = Table(title="memory across time (held-out loss beside the memoryless baseline)")
     for name in MEMORY_COLUMNS:
         table.add_column(name, justify="left" if name in ("task", "kind") else "right")
     for r in rows:
         table.add_row(*[plain(c) for c in memory_cells(r)])
-    return table
+    return Fitted(table, heading=3, keyed=True)
