@@ -5,7 +5,8 @@ compare. matplotlib is imported only when a plot is drawn (Agg, no screen needed
     png = sweep_png(points, x_key="data.lag", line_key="model.kind", chance=0.01, title="...")
 
 Plots are returned as PNG bytes, so the caller writes them whole (files.write_atomic).
-This module imports no TensorFlow and nothing from echo_cli.
+Figures are made outside pyplot, so no backend is chosen and no global state is changed (a
+notebook's inline plots stay inline). This module imports no TensorFlow and nothing from echo_cli.
 """
 
 from __future__ import annotations
@@ -14,32 +15,46 @@ import io
 from typing import Any
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A Figure of its own, outside pyplot: it needs no screen and leaves no state behind."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _png(fig) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    _pyplot().close(fig)
     return buffer.getvalue()
+
+
+CURVES_SIZE = (10, 3.6)  # inches
 
 
 def curves_png(history: list[dict[str, float]], *, chance: float, title: str,
                baseline: float | None = None, epoch_label: str = "epoch (one sequence each)",
                accuracy_label: str = "accuracy", chance_label: str = "chance") -> bytes:
-    """curves.png: training loss per epoch beside the task's memoryless baseline, and the
-    accuracy figure beside chance, both drawn as dashed lines; validation points when checked.
+    """curves.png: curves_figure as PNG bytes."""
+    return _png(curves_figure(history, chance=chance, title=title, baseline=baseline,
+                              epoch_label=epoch_label, accuracy_label=accuracy_label,
+                              chance_label=chance_label))
+
+
+def curves_figure(history: list[dict[str, float]], *, chance: float, title: str,
+                  baseline: float | None = None, epoch_label: str = "epoch (one sequence each)",
+                  accuracy_label: str = "accuracy", chance_label: str = "chance",
+                  figure=None):
+    """Training loss per epoch beside the task's memoryless baseline, and the accuracy figure
+    beside chance, both drawn as dashed lines; validation points when checked.
+
+    figure: an empty Figure to draw into (a notebook passes one made through pyplot, so that
+        Jupyter shows it); default: a new one of CURVES_SIZE, outside pyplot.
+    Returns: the Figure.
     """
-    plt = _pyplot()
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = figure if figure is not None else _figure(CURVES_SIZE)
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["loss"] for r in history], linewidth=0.8, label="training")
     losses = [r for r in history if "validation_loss" in r]
     if losses:
@@ -61,7 +76,7 @@ def curves_png(history: list[dict[str, float]], *, chance: float, title: str,
     ax_acc.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def sweep_png(points: list[dict[str, Any]], *, x_key: str, line_key: str | None,
@@ -70,8 +85,8 @@ def sweep_png(points: list[dict[str, Any]], *, x_key: str, line_key: str | None,
 
     points: dicts with x_key (and line_key), accuracy, ci95_low, ci95_high.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = _figure((7, 4.2))
+    ax = fig.subplots()
     groups: dict[Any, list[dict[str, Any]]] = {}
     for p in points:
         groups.setdefault(p.get(line_key) if line_key else None, []).append(p)
@@ -107,12 +122,11 @@ def state_png(*, t: list[int], labels: list[str], panels: list[tuple[str, Any, t
         mark: (t, label) a step to mark with a line, e.g. where the current target sits.
         shade: (first t, last t, label) a span to shade, e.g. copy memory's delay.
     """
-    plt = _pyplot()
     rows = len(panels)
     units = max(p[1].shape[0] for p in panels)
     width = min(max(6.0, 0.28 * len(t) + 2.5), 22.0)
-    fig, axes = plt.subplots(rows, 1, figsize=(width, 0.9 + rows * (0.5 + 0.03 * units)),
-                             sharex=True, squeeze=False)
+    fig = _figure((width, 0.9 + rows * (0.5 + 0.03 * units)))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
     images: dict[tuple, Any] = {}
     for ax, (name, values, limits) in zip(axes[:, 0], panels, strict=True):
         cmap = "viridis" if limits[0] >= 0 else "RdBu_r"
@@ -146,8 +160,8 @@ def state_png(*, t: list[int], labels: list[str], panels: list[tuple[str, Any, t
 
 def probes_png(curve: list[dict[str, Any]], *, title: str, metric: str = "accuracy") -> bytes:
     """probes.png: a linear probe's held-out score of X(t-k) against k, chance as a line."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = _figure((7, 4))
+    ax = fig.subplots()
     ks = [p["k"] for p in curve]
     ax.plot(ks, [p["accuracy"] for p in curve], "o-", label=f"probe {metric} (held-out)")
     ax.plot(ks, [p["chance"] for p in curve], color="grey", linestyle="--",
@@ -163,8 +177,8 @@ def probes_png(curve: list[dict[str, Any]], *, title: str, metric: str = "accura
 def scaling_png(record: dict[str, Any]) -> bytes:
     """scaling.png: seconds per update against sequence length, log-log, one line per kind and
     backend, with a dotted line of slope 1 (cost linear in the length) for reference."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = _figure((7, 4.5))
+    ax = fig.subplots()
     styles = {"tensorflow": "-", "jax": "--"}
     done = [r for r in record["rows"] if r.get("seconds_per_update")]
     for kind, backend in sorted({(r["kind"], r["backend"]) for r in done}):

@@ -152,8 +152,9 @@ def owner(path: Path) -> str | None:
         os.close(fd)
 
 
-def create(out: Path | None, name: str) -> Claim:
-    """Claim this run's directory: --out if new or empty, else runs/<name>-<time>[-k].
+def create(out: Path | None, name: str, *, runs: Path | None = None) -> Claim:
+    """Claim this run's directory: --out if new or empty, else runs/<name>-<time>[-k] (or
+    under `runs`, a folder of the caller's, such as a notebook's runs/notebook/).
 
     The claim is exclusive at the moment of checking (a lock file created with O_EXCL), so
     two runs never share a directory, even when started at the same instant.
@@ -162,13 +163,14 @@ def create(out: Path | None, name: str) -> Claim:
         RunDirError: --out is a file, a broken link, holds files, is being written by another
             run, or cannot be made (read-only, no space).
     """
-    where = out if out is not None else RUNS
+    root = RUNS if runs is None else runs
+    where = out if out is not None else root
     try:
         if out is None:
-            _make_runs_dir()
+            _make_runs_dir(root)
             stamp = timestamp()
             for suffix in itertools.count(1):
-                candidate = RUNS / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+                candidate = root / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
                 try:
                     candidate.mkdir()
                 except FileExistsError:
@@ -198,14 +200,14 @@ def create(out: Path | None, name: str) -> Claim:
     raise AssertionError("unreachable")
 
 
-def _make_runs_dir() -> None:
-    if RUNS.is_symlink() and not RUNS.exists():
-        raise RunDirError(f"{RUNS}/ is a broken link, so runs cannot go there; remove it or "
+def _make_runs_dir(root: Path) -> None:
+    if root.is_symlink() and not root.exists():
+        raise RunDirError(f"{root}/ is a broken link, so runs cannot go there; remove it or "
                           f"give --out DIR")
-    if RUNS.exists() and not RUNS.is_dir():
-        raise RunDirError(f"{RUNS} is a file, so runs cannot go in {RUNS}/; move it or give "
+    if root.exists() and not root.is_dir():
+        raise RunDirError(f"{root} is a file, so runs cannot go in {root}/; move it or give "
                           f"--out DIR")
-    RUNS.mkdir(exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
