@@ -14,7 +14,7 @@ CLI := $(BIN)/echo-cli
 .DEFAULT_GOAL := help
 .PHONY: help setup run test test-fast lint bench bench-scaling bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
-	sweep-stateful memory inspect-examples clean
+	sweep-stateful memory inspect-examples schema clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ test-fast: $(TEST_STAMP) ## the tests without those marked slow (training for mo
 
 lint: setup ## ruff
 	$(BIN)/ruff check echo_cli tests
+
+schema: setup ## regenerate configs/echo-cli.schema.json (editor completion of config keys) from the schema
+	$(CLI) config schema > configs/echo-cli.schema.json.tmp
+	mv configs/echo-cli.schema.json.tmp configs/echo-cli.schema.json
 
 echo-current: setup ## the tutorial's echo current: X(t) from X(t)
 	$(CLI) train configs/echo_current.yaml

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from echo_cli.cli_config import complete_config, complete_run
 from echo_cli.config import load_config, to_yaml
 from echo_cli.ui import SET_HELP, handled, new_console, print_warnings
 
@@ -27,18 +28,26 @@ class Engine(str, enum.Enum):
     tutorial = "tutorial"
 
 
-@app.command()
+@app.command(short_help="Train one experiment, score it and save the run.")
 @handled
 def train(
-    config: Path = typer.Argument(..., help="YAML experiment config, e.g. configs/lag1.yaml."),
+    config: Path = typer.Argument(..., metavar="CONFIG", autocompletion=complete_config,
+                                  help="YAML experiment config, e.g. configs/lag1.yaml."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
     out: Path | None = typer.Option(
-        None, "--out", help="Run directory (new or empty). Default: runs/<name>-<timestamp>/."
+        None, "--out", metavar="DIR",
+        help="Run directory (new or empty). Default: runs/<name>-<timestamp>/."
     ),
     engine: Engine = typer.Option(
         Engine.fast, "--engine",
         help="fast: one fit over all sequences (default). tutorial: one fit per epoch, "
              "as the tutorial does. Both make the same updates.",
+    ),
+    mlflow: str | None = typer.Option(
+        None, "--mlflow", metavar="URI",
+        help="Also log the run to this MLflow tracking store, e.g. sqlite:///mlflow.db or "
+             "http://127.0.0.1:5000 (needs pip install 'echo-cli[mlflow]'). Default: "
+             "$MLFLOW_TRACKING_URI when it is set.",
     ),
 ) -> None:
     """Train one experiment, score it on fresh held-out sequences, and save the run.
@@ -46,11 +55,12 @@ def train(
     Ctrl-C, SIGTERM and SIGHUP stop it after the current step and keep what was done (exit
     130, 143, 129). A step that fails after training keeps everything before it (exit 1).
     """
-    from echo_cli import experiment, report, rundir, signals
+    from echo_cli import experiment, report, rundir, signals, tracking
 
     with signals.stopping():
         cfg, dataset, why = experiment.prepare(load_config(config, overrides=set_),
                                                engine=engine.value)
+        mlflow_uri, _ = tracking.mlflow_uri(mlflow)
         if signals.requested() is not None:  # before anything was created: nothing to keep
             print(f"interrupted by {signals.name()}", file=sys.stderr)
             raise typer.Exit(signals.exit_code())
@@ -65,6 +75,11 @@ def train(
             with report.TrainProgress(console, cfg.train.epochs) as bar:
                 outcome = experiment.run(cfg, claim.path, engine=engine.value, dataset=dataset,
                                          on_epoch=bar.update)
+        if mlflow_uri is not None and outcome.metrics is not None:
+            outcome.notes.append(
+                f"not logged to MLflow: interrupted by {signals.name()}"
+                if signals.requested() is not None else
+                tracking.log_run(mlflow_uri, claim.path))
         _report_run(console, cfg, outcome, claim.path)
 
 
@@ -78,7 +93,10 @@ def _report_run(console, cfg, outcome, run_dir: Path) -> None:
     if result.history:
         console.print(report.history_table(result.history))
     console.print(report.cost_line(m))
-    order = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES]
+    order = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES, "tb/"]
+    for note in outcome.notes:
+        console.print(("" if note.startswith(("logged", "not logged")) else "note: ") + note,
+                      markup=False)
     saved = f"{run_dir}/ ({', '.join(f for f in order if f in outcome.saved)})"
     if outcome.failed_step == "train":
         raise EchoError(f"training stopped: {outcome.error}; the run so far is in {saved}")
@@ -103,11 +121,12 @@ def _report_run(console, cfg, outcome, run_dir: Path) -> None:
     console.print(f"saved {saved}")
 
 
-@app.command("check-data")
+@app.command("check-data", short_help="Show how a sequence is framed into samples X, y.")
 @handled
 def check_data(
     config: Path | None = typer.Argument(
-        None, help="YAML experiment config. Default: the built-in defaults (configs/lag1.yaml)."
+        None, metavar="CONFIG", autocompletion=complete_config,
+        help="YAML experiment config. Default: the built-in defaults (configs/lag1.yaml)."
     ),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
     rows_shown: int = typer.Option(
@@ -188,12 +207,14 @@ def check_data(
     print_warnings(console, cfg)
 
 
-@app.command(context_settings={"ignore_unknown_options": True})
+@app.command(context_settings={"ignore_unknown_options": True},
+             short_help="Predict from your own integers with a trained run.")
 @handled
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `echo-cli train`."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run directory written by `echo-cli train`."),
     values: list[str] = typer.Argument(..., help="The input sequence, e.g. 3 1 4 1 5 9 2 6.",
-                                       metavar="INT..."),
+                                       metavar="INT"),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON, for scripts."),
 ) -> None:
     """Predict X(t-lag) from your own integers with a trained run, framed as in training."""
@@ -216,13 +237,14 @@ def predict(
                       f"{run.cfg.chance_accuracy:.3g} per prediction")
 
 
-@app.command()
+@app.command(short_help="Echo integers from stdin one by one, keeping the state.")
 @handled
 def stream(
-    run_dir: Path = typer.Argument(..., help="A run trained on whole sequences, e.g. from "
-                                             "configs/stream.yaml."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run trained on whole sequences, e.g. from "
+                                        "configs/stream.yaml."),
     heldout: int | None = typer.Option(
-        None, "--heldout", min=1,
+        None, "--heldout", min=1, metavar="N",
         help="Instead of reading stdin, stream N fresh held-out sequences one number at a time "
              "and print the echo accuracy.",
     ),
@@ -274,13 +296,14 @@ def stream(
         print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)
 
 
-@app.command(context_settings={"ignore_unknown_options": True})
+@app.command(context_settings={"ignore_unknown_options": True},
+             short_help="Show a trained network's state and how far back it remembers.")
 @handled
 def inspect(
-    run_dir: Path = typer.Argument(..., help="A run of a recurrent model (lstm, gru, "
-                                             "simple_rnn)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run of a recurrent model (lstm, gru, simple_rnn)."),
     values: list[str] = typer.Argument(
-        None, metavar="[INT]...",
+        None, metavar="INT",
         help="The sequence to show (echo: integers; copy: the symbols to remember). Default: "
              "the first fresh held-out sequence."),
     heldout: int = typer.Option(200, "--heldout", min=10, max=10_000, metavar="N",
@@ -289,9 +312,9 @@ def inspect(
     max_lag: int | None = typer.Option(None, "--max-lag", min=0, metavar="K",
                                        help="Probe X(t-k) for k = 0 .. K. Default: up to the "
                                             "sequence length or 32."),
-    out: Path | None = typer.Option(None, "--out",
+    out: Path | None = typer.Option(None, "--out", metavar="DIR",
                                     help="Where to write state.png, probes.csv and probes.png. "
-                                         "Default: RUN_DIR/inspect/."),
+                                         "Default: RUN/inspect/."),
     force: bool = typer.Option(False, "--force", help="Replace the files if --out has them."),
 ) -> None:
     """Show what a trained network holds: its state and gates step by step (state.png), and

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import difflib
 import reprlib
+import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from echo_cli.schema import (  # noqa: F401 - the schema, importable from here too
+    MEMORY_DEFAULTS,
     Config,
     ConfigError,
     DataConfig,
@@ -128,7 +131,7 @@ def suggest_key(key: str) -> str:
     close = difflib.get_close_matches(key, known_keys(), n=1, cutoff=0.5)
     if close and close[0] != key:
         return f"did you mean {close[0]}?"
-    return "see `echo-cli check-data --help`"
+    return "see `echo-cli config keys` for every key"
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -216,3 +219,93 @@ def derive(cfg: Config, updates: dict[str, Any], *, source: str) -> Config:
 def to_yaml(cfg: Config) -> str:
     """The resolved config as YAML: loading it again reproduces the run."""
     return yaml.safe_dump(cfg.dump(), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the schema in words (`echo-cli config keys`) and as JSON Schema (`echo-cli config schema`)
+
+SECTIONS = {
+    "data": "the task and its sequences, and how a sequence becomes samples",
+    "model": "the network, its size and how it reads its input",
+    "train": "how it learns (epochs, batches, step size, when to stop, the Keras backend)",
+    "eval": "how it is scored, on fresh held-out sequences from a separate seed",
+}
+_TYPE_WORDS = {int: "integer", float: "number", bool: "true or false", str: "text"}
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """One key of the schema in words: `train.epochs`, "integer ≥ 1", "2000", its help."""
+
+    key: str  # dotted, as --set takes it
+    kind: str  # its type and bounds, e.g. "number > 0, or null"
+    default: str  # as YAML writes it, with a memory task's own default: "5 (copy, adding: 32)"
+    allowed: tuple[str, ...]  # a choice's values; () for a free value
+    description: str
+
+
+def key_docs() -> list[KeyDoc]:
+    """Every key that holds a value, in the schema's order, described from the schema."""
+    return _key_docs(Config, "")
+
+
+def _key_docs(model: type[BaseModel], prefix: str) -> list[KeyDoc]:
+    docs = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            docs.extend(_key_docs(annotation, f"{prefix}{name}."))
+            continue
+        kind, allowed = _kind(annotation, field.metadata)
+        default = _scalar(field.default)
+        memory = MEMORY_DEFAULTS.get((prefix.rstrip("."), name))
+        if memory is not None:
+            default += f" (copy, adding: {_scalar(memory)})"
+        docs.append(KeyDoc(f"{prefix}{name}", kind, default, allowed, field.description or ""))
+    return docs
+
+
+def _kind(annotation: Any, metadata: list[Any]) -> tuple[str, tuple[str, ...]]:
+    """("integer ≥ 1", ()) or ("one of lstm, gru", ("lstm", "gru")) for one field."""
+    options = (list(get_args(annotation))
+               if get_origin(annotation) in (Union, types.UnionType) else [annotation])
+    (base,) = [a for a in options if a is not type(None)]
+    allowed: tuple[str, ...] = ()
+    if get_origin(base) is Literal:
+        allowed = tuple(str(v) for v in get_args(base))
+        words = "one of " + ", ".join(allowed)
+    else:
+        words = _TYPE_WORDS.get(base, getattr(base, "__name__", str(base)))
+    limits = [f"{sign} {getattr(m, attr)}" for m in metadata for attr, sign in _BOUNDS
+              if getattr(m, attr, None) is not None]
+    if limits:
+        words += " " + " and ".join(limits)
+    shortest = next((m.min_length for m in metadata if getattr(m, "min_length", None)), None)
+    longest = next((m.max_length for m in metadata if getattr(m, "max_length", None)), None)
+    if longest is not None:
+        words += (f" of {shortest} to {longest} characters" if shortest else
+                  f" of at most {longest} characters")
+    if type(None) in options:
+        words += ", or null"
+    return words, allowed
+
+
+def _scalar(value: Any) -> str:
+    """A value as it is written in a YAML config: null, true, 0.001, lag1, ''."""
+    return yaml.safe_dump(value).removesuffix("\n...\n").strip()
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema (draft 2020-12) with each key's description, for editors that
+    check and complete YAML (configs/echo-cli.schema.json)."""
+    schema = Config.model_json_schema()
+    for section, text in SECTIONS.items():
+        definition = Config.model_fields[section].annotation.__name__
+        schema["$defs"][definition]["description"] = text
+        schema["properties"][section].update(title=section, description=text)
+    head = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "echo-cli experiment config",
+            "description": "One experiment for `echo-cli train`; every key left out keeps its "
+                           "default. `echo-cli config keys` lists them."}
+    return {**head, **{k: v for k, v in schema.items() if k not in head}}

@@ -125,6 +125,7 @@ class Outcome:
     failed_step: str | None = None
     error: str | None = None
     saved: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. no TensorBoard to write tb/
 
     @property
     def interrupted(self) -> bool:
@@ -166,6 +167,7 @@ class Run:
             fields += (["validation_accuracy"] if cfg.data.task != "adding" else []) + (
                 ["validation_loss"] if cfg.data.task != "echo" else [])
         self.history = self.writer.history(fields)
+        self.epoch_times: list[float] = []  # each epoch's wall time, for TensorBoard
         self.model = self.result = None
 
     def train(self, on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> None:
@@ -180,6 +182,7 @@ class Run:
 
         def each_epoch(epoch: int, row: dict[str, float]) -> None:
             rows.append(row)
+            self.epoch_times.append(time.time())
             self.history.add(row)
             if on_epoch is not None:
                 on_epoch(epoch, row)
@@ -197,7 +200,7 @@ class Run:
 
     def finish(self) -> Outcome:
         """Save and score what training left, each step on its own, metrics.json last."""
-        from echo_cli import backends
+        from echo_cli import backends, provenance, tracking
         from echo_cli.backends import save_model
         from echo_cli.evaluate import evaluate
 
@@ -219,17 +222,25 @@ class Run:
                 result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
                 title=f"{cfg.name}: {cfg.model.kind}, {_setting(cfg)}", **CURVE_LABELS[task]))
 
+        def tensorboard() -> None:
+            note = tracking.write_tensorboard(self.path, result.history,
+                                              result.metrics(cfg).to_dict(),
+                                              times=self.epoch_times)
+            if note:
+                outcome.notes.append(note)
+
         steps = [
             ("history", rundir.HISTORY, lambda: self.history.close(result.history), True),
             ("model", rundir.MODEL,
              lambda: writer.save_model(lambda tmp: save_model(model, tmp)), True),
             ("evaluate", None, score, not result.interrupted and not result.diverged),
             ("curves", rundir.CURVES, curves, bool(result.history)),
+            ("tensorboard", tracking.TB + "/", tensorboard, bool(result.history)),
         ]
         for step, file, action, wanted in steps:
             if not wanted:
                 continue
-            if step in ("evaluate", "curves") and signals.requested() is not None:
+            if step in ("evaluate", "curves", "tensorboard") and signals.requested() is not None:
                 result.interrupted = True
                 continue
             began = time.perf_counter()
@@ -243,7 +254,7 @@ class Run:
                 if _debug():
                     traceback.print_exc()
             else:
-                if file:
+                if file and (self.path / file).exists():
                     outcome.saved.append(file)
             finally:
                 phases["evaluate" if step == "evaluate" else "save"] += time.perf_counter() - began
@@ -252,7 +263,8 @@ class Run:
                    if outcome.failed_step is not None else {})  # set, so written
         metrics = rundir.Metrics(**result.metrics(cfg).to_dict(), **failure,
                                  config_sha256=self.digest,
-                                 phase_seconds={k: round(v, 3) for k, v in phases.items()})
+                                 phase_seconds={k: round(v, 3) for k, v in phases.items()},
+                                 provenance=provenance.collect(cfg.train.backend))
         try:
             writer.save_metrics(metrics)
             outcome.saved.append(rundir.METRICS)

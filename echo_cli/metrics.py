@@ -85,6 +85,8 @@ class Metrics(BaseModel):
     error: str | None = None
     # config.yaml as trained, so an edit made later is caught before the model is used
     config_sha256: str | None = None
+    # the versions that made the run, and the git commit of the working directory
+    provenance: dict[str, str | None] | None = None
 
     @model_validator(mode="before")
     @classmethod

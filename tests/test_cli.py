@@ -99,7 +99,7 @@ def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
     assert result.exit_code == 0, result.output
     run = Path("run1")
     assert {p.name for p in run.iterdir()} == {"config.yaml", "history.csv", "model.keras",
-                                               "metrics.json", "curves.png"}
+                                               "metrics.json", "curves.png", "tb"}
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("name", "seed", "engine", "epochs", "updates", "train_seconds",
