@@ -22,6 +22,9 @@ def main() -> None:
         print(f"interrupted by {signals.name()}", file=sys.stderr)
         sys.exit(signals.exit_code())
     signals.restore_defaults()  # commands that train install their own handlers
+    from echo_cli import backends
+
+    backends.hide_sklearn = True  # nothing here uses Keras's sklearn wrappers
     try:
         run()
     except SystemExit as done:

@@ -93,6 +93,27 @@ def cache_dir() -> Path | None:
     return Path(base) / "echo-cli" / "jax"
 
 
+# Keras imports scikit-learn for its sklearn wrappers whenever it is installed (MLflow brings
+# it): about a second that echo-cli never uses. The command line and the sweep's workers hide
+# it from Keras's import (set by them); a notebook, where a user may want keras.wrappers,
+# does not.
+hide_sklearn = False
+
+
+@contextlib.contextmanager
+def _hidden(module: str):
+    """`import module` fails inside the block (as if not installed), and works again after."""
+    if not hide_sklearn or module in sys.modules:
+        yield
+        return
+    sys.modules[module] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, False) is None:
+            del sys.modules[module]
+
+
 def import_keras(backend: str = "auto"):
     """Import Keras on the backend, silencing TensorFlow's C++ start-up chatter, and on JAX
     turn the persistent compile cache on.
@@ -107,7 +128,7 @@ def import_keras(backend: str = "auto"):
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     started = time.perf_counter()
-    with quiet_stderr():
+    with quiet_stderr(), _hidden("sklearn"):
         import keras
     if name == "jax":
         _compile_cache()

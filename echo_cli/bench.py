@@ -408,13 +408,18 @@ def run_scaling_bench(*, kinds: list[str], backends: list[str], lengths: list[in
 
 
 def growth(rows: list[dict]) -> dict[str, float]:
-    """How seconds per update grow with length, per kind and backend: the slope of
-    log(seconds) against log(length) between the two longest lengths measured (1: linear)."""
+    """How seconds per update grow with length, per kind and backend: the least-squares slope
+    of log(seconds) against log(length) over the three longest lengths measured (1: linear in
+    T). The shortest lengths are left out when there are more, since a fixed cost per update
+    dominates them, and a fit over three is steadier than the slope between two."""
     out = {}
     for key in sorted({(r["kind"], r["backend"]) for r in rows}):
         done = sorted((r["length"], r["seconds_per_update"]) for r in rows
-                      if (r["kind"], r["backend"]) == key and r.get("seconds_per_update"))
+                      if (r["kind"], r["backend"]) == key and r.get("seconds_per_update"))[-3:]
         if len(done) >= 2:
-            (l1, s1), (l2, s2) = done[-2], done[-1]
-            out[f"{key[0]} / {key[1]}"] = math.log(s2 / s1) / math.log(l2 / l1)
+            xs = [math.log(length) for length, _ in done]
+            ys = [math.log(seconds) for _, seconds in done]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            covariance = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+            out[f"{key[0]} / {key[1]}"] = covariance / sum((x - mx) ** 2 for x in xs)
     return out

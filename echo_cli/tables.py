@@ -326,9 +326,11 @@ def bench_table(record: dict[str, Any]) -> Fitted:
 
 def wall_table(wall: dict[str, Any], *, config: Path | str, backend: str) -> Table:
     """Where a user's seconds go in one whole `echo-cli train`, phase by phase."""
-    # the figure first, so that wrapping the title never parts it from its unit
-    table = Table(title=f"{wall['seconds']:.1f} s for a whole `echo-cli train {config}` "
-                        f"({backend}, compile cache full)")
+    # the figure first, so that wrapping the title never parts it from its unit; the table
+    # is narrow, so it is given room for the whole title
+    title = (f"{wall['seconds']:.1f} s for a whole `echo-cli train {config}` ({backend}, "
+             f"compile cache full)")
+    table = Table(title=title, min_width=min(len(title), 76))
     table.add_column("phase")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")

@@ -1,6 +1,7 @@
 """The fast path's semantics: which backend `auto` picks, the compile cache changing nothing,
 and the process ending cleanly. Never timings: speed is measured by `make bench`."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -111,3 +112,42 @@ def test_the_compile_cache_changes_no_number(tmp_path):
     assert histories["off"] == histories["filling"] == histories["full"]
     keys = ("heldout_correct", "final_train_loss", "backend")
     assert len({tuple(metrics[k] for k in keys) for _, metrics in runs.values()}) == 1
+
+
+HIDE_SKLEARN = """
+import importlib.util, sys
+from echo_cli import backends
+backends.hide_sklearn = {hide}
+backends.import_keras("tensorflow")
+print("during", "sklearn" in sys.modules)
+if importlib.util.find_spec("sklearn") is not None:
+    import sklearn  # after Keras's import it imports as usual
+    print("after", sklearn.__name__)
+"""
+
+
+@pytest.mark.parametrize("hide", [True, False])
+def test_the_command_line_keeps_scikit_learn_out_of_keras_import_and_a_notebook_does_not(hide):
+    # Keras's sklearn wrappers import scikit-learn (about a second) when it is installed
+    done = subprocess.run([sys.executable, "-c", HIDE_SKLEARN.format(hide=hide)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    installed = importlib.util.find_spec("sklearn") is not None  # the mlflow extra brings it
+    assert lines[0] == f"during {not hide and installed}"
+    assert ("after sklearn" in lines) == installed  # and it imports as usual afterwards
+
+
+def test_growth_is_the_power_of_the_length_over_the_longest_lengths():
+    from echo_cli import bench
+
+    rows = [{"kind": "lstm", "backend": "jax", "length": n, "seconds_per_update": 0.05 + 2e-3 * n}
+            for n in (25, 100, 400, 1000)]  # a fixed cost, then linear in the length
+    rows += [{"kind": "tcn", "backend": "jax", "length": n, "seconds_per_update": 1e-6 * n ** 2}
+             for n in (100, 400)]
+    rows.append({"kind": "gru", "backend": "jax", "length": 25, "error": "out of memory"})
+    slopes = bench.growth(rows)
+    assert set(slopes) == {"lstm / jax", "tcn / jax"}  # one length left is no slope
+    assert slopes["tcn / jax"] == pytest.approx(2.0)
+    # the fixed cost flattens the shortest lengths, which the fit leaves out
+    assert 0.85 < slopes["lstm / jax"] < 1.0
