@@ -24,7 +24,7 @@ def main() -> None:
     signals.restore_defaults()  # commands that train install their own handlers
     from echo_cli import backends
 
-    backends.hide_sklearn = True  # nothing here uses Keras's sklearn wrappers
+    backends.lean_import = True  # nothing here hands Keras a DataFrame or uses its wrappers
     try:
         run()
     except SystemExit as done:

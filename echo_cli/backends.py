@@ -93,25 +93,29 @@ def cache_dir() -> Path | None:
     return Path(base) / "echo-cli" / "jax"
 
 
-# Keras imports scikit-learn for its sklearn wrappers whenever it is installed (MLflow brings
-# it): about a second that echo-cli never uses. The command line and the sweep's workers hide
-# it from Keras's import (set by them); a notebook, where a user may want keras.wrappers,
-# does not.
-hide_sklearn = False
+# Keras imports scikit-learn (for its sklearn wrappers; MLflow installs it), pandas (to accept
+# DataFrames) and matplotlib.pyplot (for image galleries) whenever they are installed, each
+# guarded by `except ImportError`: about 1.5 s that echo-cli's command line never uses, since
+# it gives Keras numpy arrays and draws with matplotlib's Figure. The command line and the
+# sweep's workers hide them from Keras's import (they set lean_import), and import them as
+# usual afterwards; a notebook, where a user may want them from Keras, does not.
+LEAN = ("sklearn", "pandas", "matplotlib.pyplot")
+lean_import = False
 
 
 @contextlib.contextmanager
-def _hidden(module: str):
-    """`import module` fails inside the block (as if not installed), and works again after."""
-    if not hide_sklearn or module in sys.modules:
-        yield
-        return
-    sys.modules[module] = None  # type: ignore[assignment]
+def _hidden(modules: tuple[str, ...]):
+    """`import m` fails inside the block for each m not yet imported (as if not installed),
+    and works again after it."""
+    hidden = [m for m in modules if lean_import and m not in sys.modules]
+    for module in hidden:
+        sys.modules[module] = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        if sys.modules.get(module, False) is None:
-            del sys.modules[module]
+        for module in hidden:
+            if sys.modules.get(module, False) is None:
+                del sys.modules[module]
 
 
 def import_keras(backend: str = "auto"):
@@ -128,7 +132,7 @@ def import_keras(backend: str = "auto"):
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     started = time.perf_counter()
-    with quiet_stderr(), _hidden("sklearn"):
+    with quiet_stderr(), _hidden(LEAN):
         import keras
     if name == "jax":
         _compile_cache()

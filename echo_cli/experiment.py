@@ -13,7 +13,9 @@ finished run. A step that fails is recorded in metrics.json, and everything befo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -181,6 +183,9 @@ class Run:
         rows: list[dict[str, float]] = []
 
         def each_epoch(epoch: int, row: dict[str, float]) -> None:
+            if not rows:  # built and compiled: the imports no longer compete with them
+                threading.Thread(target=_import_for_saving, name="echo-cli-imports",
+                                 daemon=True).start()
             rows.append(row)
             self.epoch_times.append(time.time())
             self.history.add(row)
@@ -217,10 +222,15 @@ class Run:
         def score() -> None:
             result.heldout = evaluate(model, cfg, dataset=self.dataset)
 
+        # curves.png is drawn from the history alone, so it is drawn in a thread while the
+        # model is saved and scored (compiled code, which releases the GIL), and written in turn
+        drawing = _Background(lambda: plots.curves_png(
+            result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
+            title=f"{cfg.name}: {cfg.model.kind}, {_setting(cfg)}", **CURVE_LABELS[task]),
+        ) if result.history and signals.requested() is None else None
+
         def curves() -> None:
-            writer.save_file(rundir.CURVES, plots.curves_png(
-                result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
-                title=f"{cfg.name}: {cfg.model.kind}, {_setting(cfg)}", **CURVE_LABELS[task]))
+            writer.save_file(rundir.CURVES, drawing.result())
 
         def tensorboard() -> None:
             note = tracking.write_tensorboard(self.path, result.history,
@@ -234,7 +244,7 @@ class Run:
             ("model", rundir.MODEL,
              lambda: writer.save_model(lambda tmp: save_model(model, tmp)), True),
             ("evaluate", None, score, not result.interrupted and not result.diverged),
-            ("curves", rundir.CURVES, curves, bool(result.history)),
+            ("curves", rundir.CURVES, curves, drawing is not None),
             ("tensorboard", tracking.TB + "/", tensorboard, bool(result.history)),
         ]
         for step, file, action, wanted in steps:
@@ -297,6 +307,41 @@ def _setting(cfg: Config) -> str:
     """The setting a title names: the lag, or the memory task's T."""
     return {"copy": f"copy memory, T={cfg.data.delay}",
             "adding": f"adding, T={cfg.data.length}"}.get(cfg.data.task, f"lag {cfg.data.lag}")
+
+
+class _Background:
+    """A function run in a daemon thread; result() waits for it and returns its value, or
+    raises what it raised."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True,
+                                        name="echo-cli-background")
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
+            self._error = err
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _import_for_saving() -> None:
+    """Import what the steps after training need (matplotlib for curves.png, TensorBoard's
+    record format for tb/) while training runs: the compiled training steps release the GIL,
+    so on a second core these imports take nothing from the wait."""
+    with contextlib.suppress(Exception):
+        from echo_cli import plots, tracking
+
+        plots.warm_up()
+        tracking.tensorboard_installed()
 
 
 def _debug() -> bool:

@@ -89,12 +89,13 @@ class _Buffer:
         pass
 
 
-def _scalar(tag: str, value: float, step: int, wall: float):
+def _scalars(values: dict[str, float], step: int, wall: float):
+    """One event holding several scalars of one step (one record, not one per tag)."""
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
 
-    return Event(wall_time=wall, step=step,
-                 summary=Summary(value=[Summary.Value(tag=tag, simple_value=float(value))]))
+    return Event(wall_time=wall, step=step, summary=Summary(value=[
+        Summary.Value(tag=tag, simple_value=float(value)) for tag, value in values.items()]))
 
 
 def write_tensorboard(run_dir: Path, history: list[dict[str, Any]], metrics: dict[str, Any],
@@ -112,11 +113,11 @@ def write_tensorboard(run_dir: Path, history: list[dict[str, Any]], metrics: dic
     for i, row in enumerate(history):
         wall = times[i] if times and i < len(times) else now
         step = int(row.get("epoch", i + 1))
-        events += [_scalar(tag, row[key], step, wall) for key, tag in EPOCH_TAGS.items()
-                   if _number(row.get(key)) is not None]
+        events.append(_scalars({tag: row[key] for key, tag in EPOCH_TAGS.items()
+                                if _number(row.get(key)) is not None}, step, wall))
     last = int(history[-1].get("epoch", len(history))) if history else 0
-    events += [_scalar(tag, metrics[key], last, now) for key, tag in HELDOUT_TAGS.items()
-               if _number(metrics.get(key)) is not None]
+    events.append(_scalars({tag: metrics[key] for key, tag in HELDOUT_TAGS.items()
+                            if _number(metrics.get(key)) is not None}, last, now))
     for old in (run_dir / TB).glob("events.out.tfevents.*.echo-cli"):  # a rewrite replaces it
         old.unlink()
     _events_file(run_dir / TB, events)

@@ -96,7 +96,7 @@ def main() -> None:
     signals.install_early()  # a stop that arrives while Keras imports is not lost
     from echo_cli import backends
 
-    backends.hide_sklearn = True  # nothing here uses Keras's sklearn wrappers
+    backends.lean_import = True  # nothing here hands Keras a DataFrame or uses its wrappers
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # what libraries print must not mix with the answers
