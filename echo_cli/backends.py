@@ -52,10 +52,10 @@ def choose(requested: str = "auto", *, engine: str = "fast",
               if here and "keras" in sys.modules else None)
     if requested != "auto":
         name, why = requested, "train.backend"
+    elif loaded is not None:  # (importing Keras set $KERAS_BACKEND, so this comes first)
+        name, why = loaded, "auto: Keras already runs on it in this process"
     elif os.environ.get("KERAS_BACKEND"):
         name, why = os.environ["KERAS_BACKEND"], "auto: $KERAS_BACKEND"
-    elif loaded is not None:
-        name, why = loaded, "auto: Keras already runs on it in this process"
     elif engine == "tutorial":
         name, why = "tensorflow", "auto: the tutorial engine is the tutorial's own TensorFlow"
     elif jax_installed():

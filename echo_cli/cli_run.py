@@ -75,11 +75,8 @@ def train(
             with report.TrainProgress(console, cfg.train.epochs) as bar:
                 outcome = experiment.run(cfg, claim.path, engine=engine.value, dataset=dataset,
                                          on_epoch=bar.update)
-        if mlflow_uri is not None and outcome.metrics is not None:
-            outcome.notes.append(
-                f"not logged to MLflow: interrupted by {signals.name()}"
-                if signals.requested() is not None else
-                tracking.log_run(mlflow_uri, claim.path))
+        if mlflow_uri is not None and outcome.metrics is not None:  # interrupted: KILLED
+            outcome.notes.append(tracking.log_run(mlflow_uri, claim.path))
         _report_run(console, cfg, outcome, claim.path)
 
 

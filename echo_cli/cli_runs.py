@@ -149,6 +149,7 @@ def sweep(
                       f"seeds){f', {skipped} already done' if skipped else ''} -> {out}/")
         title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
         finished = False
+        notes: list[str] = []
         todo = [r for r in records if r.status == "not run"]
         workers = workers or os.cpu_count() or 1
         began = time.perf_counter()
@@ -161,19 +162,26 @@ def sweep(
             job.release()
             summary = job.write_results(records, title=title)
             done = [r for r in records if r.status == "done"]
-            tracking.write_sweep_hparams(  # TensorBoard's HParams table of the grid's values
-                out, [({**dict(r.point.values), "seed": r.point.seed}, r.run_dir) for r in done],
-                job.keys)
+            try:  # TensorBoard's HParams table of the grid's values
+                tracking.write_sweep_hparams(out, [
+                    ({**dict(r.point.values), "seed": r.point.seed}, r.run_dir) for r in done],
+                    job.keys)
+            except Exception as err:  # noqa: BLE001 - never hide why the sweep ended
+                notes.append(f"TensorBoard's HParams were not written ({type(err).__name__}: "
+                             f"{err})")
         wall = time.perf_counter() - began
         plotted = job.plot(records, title=title)
         console.print(tables.sweep_summary_table(summary, job.keys, title=title))
-        ran = [r.metrics.train_seconds for r in todo if r.status == "done" and r.metrics]
+        ran = [r for r in todo if r.status in ("done", "failed")]  # the wall time is theirs
         if ran and executor is Executor.local:
-            console.print(report.sweep_cost_line(len(ran), wall=wall, train=sum(ran),
-                                                 workers=min(workers, len(todo))))
+            console.print(report.sweep_cost_line(
+                len(ran), wall=wall, train=sum(r.metrics.train_seconds for r in ran
+                                               if r.metrics), workers=min(workers, len(todo))))
         failed = [r for r in records if r.status == "failed"]
         for r in failed:
             console.print(Text("failed ", style="red") + plain(f"{r.point.name}: {r.error}"))
+        for note in notes:
+            console.print(f"note: {note}", markup=False)
         console.print(f"saved {out}/ (results.csv, summary.md{', sweep.png' if plotted else ''}, "
                       f"runs/{', tb/' if (out / tracking.TB).is_dir() else ''})")
         if mlflow_uri is not None:
@@ -182,7 +190,8 @@ def sweep(
                 f"logs the sweep when it resumes" if not finished else
                 tracking.log_sweep(mlflow_uri, out, out.name, {
                     **rundir.flatten(cfg.dump()), "sweep.grid": " ".join(grid),
-                    "sweep.seeds": seeds}, [r.run_dir for r in done]), markup=False)
+                    "sweep.seeds": seeds}, [r.run_dir for r in records if r.status in (
+                        "done", "failed") and rundir.is_run(r.run_dir)]), markup=False)
         if not finished:
             not_run = sum(r.status == "not run" for r in records)
             console.print(f"[yellow]interrupted[/] by {signals.name()}: {not_run} runs not run; "

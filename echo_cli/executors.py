@@ -58,6 +58,7 @@ class Worker:
         self.backend = backend
         env = {**os.environ, **SINGLE_THREAD_ENV, "COLUMNS": "100", "KERAS_BACKEND": backend}
         env.pop(signals.STOP_ON_EOF, None)  # its stdin carries jobs; the worker watches it
+        env.pop("MLFLOW_TRACKING_URI", None)  # the sweep logs its runs, as children
         with open(log, "ab") as sink:
             # A session of its own: a terminal's Ctrl-C reaches the sweep, which forwards one.
             self.proc = subprocess.Popen(
@@ -80,22 +81,29 @@ class Worker:
             answer = self.proc.stdout.readline()
         except (OSError, ValueError):
             answer = ""
-        if answer:
-            return json.loads(answer)
-        return self._died(run_dir)
+        if not answer:
+            return self._died(run_dir)
+        result = json.loads(answer)
+        if result.get("crashed") or result["status"] == "interrupted":
+            self._wait()  # it is ending: no later run may be handed to it
+        return result
 
-    def _died(self, run_dir: str) -> dict[str, Any]:
-        """The worker ended without an answer: a crash, or a kill (out of memory, say)."""
+    def _wait(self) -> int:
         try:
-            code = self.proc.wait(timeout=30)
+            return self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            code = self.proc.wait()
+            return self.proc.wait()
+
+    def _died(self, run_dir: str) -> dict[str, Any]:
+        """The worker ended without an answer: a crash, or a kill (out of memory, say), or a
+        stop that reached it before it took the run (exit 0: the run is not run)."""
+        code = self._wait()
         how = (f"killed by {signal.Signals(-code).name}" +
                (", perhaps for memory" if code == -signal.SIGKILL else "")
                if code < 0 else f"exit code {code}")
         found = rundir.try_read_metrics(Path(run_dir))
-        if code in (130, 143, 129, -signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
+        if code in (0, 130, 143, 129, -signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
             return {"status": "interrupted", "error": "interrupted",
                     "metrics": found.to_dict() if found else {}}
         return {"status": "failed", "error": f"its worker process died during the run ({how}); "
@@ -250,7 +258,8 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
             _apply(record, {"status": "failed", "error": str(err), "metrics": {}})
             continue
         record.status = "running"
-        env = {**SINGLE_THREAD_ENV, "COLUMNS": "100", "KERAS_BACKEND": backend}
+        env = {**SINGLE_THREAD_ENV, "COLUMNS": "100", "KERAS_BACKEND": backend,
+               "MLFLOW_TRACKING_URI": ""}  # the sweep logs its runs, as children
         task = remote.options(runtime_env={"env_vars": env})
         refs[task.remote(str(job.config.resolve()), job.overrides(record.point),
                          str(record.run_dir.resolve()))] = record

@@ -250,7 +250,7 @@ class Run:
         for step, file, action, wanted in steps:
             if not wanted:
                 continue
-            if step in ("evaluate", "curves", "tensorboard") and signals.requested() is not None:
+            if step in ("evaluate", "curves") and signals.requested() is not None:
                 result.interrupted = True
                 continue
             began = time.perf_counter()

@@ -37,9 +37,12 @@ def git_commit(where: Path | None = None) -> str | None:
         inside, *commit = head.stdout.split()
         if head.returncode != 0 or inside != "true" or len(commit) != 1:
             return None  # not a work tree, or one without a commit yet
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run)
+    except (OSError, subprocess.SubprocessError):
+        return f"{commit[0]} (changes unknown)"  # a huge tree, say: the commit is still known
     return f"{commit[0]} (uncommitted changes)" if dirty.stdout.strip() else commit[0]
 
 

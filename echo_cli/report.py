@@ -131,7 +131,8 @@ def sweep_cost_line(runs: int, *, wall: float, train: float, workers: int) -> st
     """Where a sweep's time went: training, and the overhead of each run around it (start-up,
     compiling, scoring, saving), as (wall x workers - training) / runs."""
     overhead = max(0.0, wall * workers - train) / runs
-    return (f"{runs} runs in {wall:.1f} s on {workers} worker{'s' * (workers != 1)}: "
+    return (f"{runs} run{'s' * (runs != 1)} in {wall:.1f} s on {workers} "
+            f"worker{'s' * (workers != 1)}: "
             f"{train / runs:.2f} s of training each, and {overhead:.2f} s of overhead each "
             f"(start-up, scoring and saving: (wall x workers - training) / runs)")
 

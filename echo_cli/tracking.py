@@ -192,11 +192,34 @@ def mlflow_uri(option: str | None) -> tuple[str | None, str]:
         if not option.strip():
             raise TrackingError("--mlflow needs a tracking URI, e.g. --mlflow sqlite:///mlflow.db "
                                 "or --mlflow http://127.0.0.1:5000")
+        _check_store(option, "--mlflow")
         if not mlflow_installed():
             raise TrackingError(MLFLOW_MISSING)
         return option, "--mlflow"
     env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        _check_store(env, "MLFLOW_TRACKING_URI")
     return (env or None), "MLFLOW_TRACKING_URI"
+
+
+# The stores MLflow 3 logs runs to: a database (through SQLAlchemy) or a tracking server.
+STORES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
+def _check_store(uri: str, where: str) -> None:
+    """Refuse, before anything runs, a URI that no MLflow store answers to (a typo, or a
+    folder: MLflow 3 no longer logs to plain files).
+
+    Raises:
+        TrackingError: one line naming the URI and what would work.
+    """
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme in STORES and (scheme == "databricks" or "://" in uri):
+        return
+    fix = "fix it or unset it" if where == "MLFLOW_TRACKING_URI" else "give one of these"
+    raise TrackingError(f"{where} {uri} is not an MLflow tracking store echo-cli can log to; "
+                        f"{fix}: sqlite:///mlflow.db (a file here), http://127.0.0.1:5000 (a "
+                        f"server, `mlflow server`), or a database such as postgresql://host/db")
 
 
 def mlflow_installed() -> bool:
@@ -214,9 +237,12 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _reason(err: BaseException) -> str:
+def _reason(err: BaseException, limit: int = 240) -> str:
+    """The error in one line, cut at a word (with …) when longer than limit."""
     text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 class Mlflow:

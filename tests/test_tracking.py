@@ -114,6 +114,18 @@ def test_mlflow_asked_for_but_not_installed_is_refused_before_anything_is_made(m
     assert result.exit_code == 2 and "--mlflow needs a tracking URI" in result.stderr
 
 
+@pytest.mark.parametrize("uri", ["notascheme://x", "file:///tmp/mlruns", "mlruns", "sqlite:"])
+def test_a_uri_no_store_answers_to_is_refused_before_anything_runs(uri, monkeypatch):
+    result = invoke("train", CONFIG, *sets(TINY), "--out", "run", "--mlflow", uri)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"--mlflow {uri} is not an MLflow tracking store" in result.stderr
+    assert "sqlite:///mlflow.db" in result.stderr and not Path("run").exists()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the same from the environment
+    result = invoke("sweep", CONFIG, "--grid", "model.units=3,5", "--out", "sw")
+    assert result.exit_code == 2 and "MLFLOW_TRACKING_URI" in result.stderr
+    assert "fix it or unset it" in result.stderr and not Path("sw").exists()
+
+
 def test_without_tensorboard_a_run_says_so_once_and_is_saved(monkeypatch):
     monkeypatch.setattr(tracking, "tensorboard_installed", lambda: False)
     result = invoke("train", CONFIG, *sets(TINY), "--out", "run")
@@ -138,6 +150,7 @@ def test_a_sweep_is_a_parent_run_with_a_child_per_run_and_an_hparams_table(store
     found = client.search_runs([experiment.experiment_id])
     [parent] = [r for r in found if r.data.tags.get("echo-cli.kind") == "sweep"]
     children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(found) == 3  # the parent and its two children: the workers log nothing themselves
     assert sorted(r.data.params["model.units"] for r in children) == ["3", "5"]
     assert parent.data.params["sweep.grid"] == "model.units=3,5"
     for child in children:

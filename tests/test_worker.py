@@ -100,6 +100,42 @@ def test_a_run_whose_worker_is_killed_fails_alone_and_the_worker_is_replaced(tmp
     assert late["heldout_targets"] > 0
 
 
+CRASH = """
+from echo_cli import ui
+
+_invoke = ui.invoke
+
+
+def invoke(app, args):  # planted: a bug (not an EchoError) in the run with data.lag=0
+    if "data.lag=0" in args:
+        raise RuntimeError("planted crash")
+    return _invoke(app, args)
+
+
+ui.invoke = invoke
+"""
+
+
+def test_a_run_that_crashes_its_worker_fails_alone_and_the_next_run_gets_a_new_one(tmp_path):
+    """A Python error in a run (a bug, not a bad config) ends its worker; the run after it must
+    go to a new worker, never to the one that is ending."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(CRASH)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
+    out = tmp_path / "sw"
+    done = subprocess.run(
+        [sys.executable, "-m", "echo_cli", "sweep", CONFIG, "--grid", "data.lag=0,1,2",
+         "--workers", "1", *sets([item for item in TINY if not item.startswith("data.lag")]),
+         "--out", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr  # one run failed; the sweep finished
+    rows = {r["name"]: r for r in read_rows(out)}
+    assert rows["lag=0,seed=1"]["status"] == "failed"
+    assert "planted crash" in rows["lag=0,seed=1"]["error"]
+    assert rows["lag=1,seed=1"]["status"] == "done", rows["lag=1,seed=1"]["error"]
+    assert rows["lag=2,seed=1"]["status"] == "done", rows["lag=2,seed=1"]["error"]
+    assert "1 of 3 runs failed" in " ".join(done.stdout.split())
+
+
 def read_rows(out: Path) -> list[dict]:
     import csv
 
