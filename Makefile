@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): pyproject.toml
 	$(call install,$(TEST_EXTRAS))
 
-setup: $(STAMP) ## create .venv and install echo-cli, its dependencies and JAX (EXTRAS=dev leaves JAX out)
+setup: $(STAMP) ## create .venv and install echo-cli, its dependencies, JAX and the notebook extra (EXTRAS=dev leaves them out)
 
 run: setup ## set up and train the main experiment, configs/lag1.yaml
 	$(CLI) train configs/lag1.yaml
@@ -40,7 +40,7 @@ run: setup ## set up and train the main experiment, configs/lag1.yaml
 # One test process per core; each test file stays in one process, so its fixtures train once.
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
-test: $(TEST_STAMP) ## set up (with JAX and Ray, for their tests) and run every test, as CI does
+test: $(TEST_STAMP) ## set up (with JAX, Ray, MLflow and the notebook extra, for their tests) and run every test, as CI does
 	$(PYTEST)
 
 test-fast: $(TEST_STAMP) ## the tests without those marked slow (training for more than a few seconds)
