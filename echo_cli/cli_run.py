@@ -60,7 +60,7 @@ def train(
     with signals.stopping():
         cfg, dataset, why = experiment.prepare(load_config(config, overrides=set_),
                                                engine=engine.value)
-        mlflow_uri, _ = tracking.mlflow_uri(mlflow)
+        mlflow_uri = tracking.mlflow_uri(mlflow)
         if signals.requested() is not None:  # before anything was created: nothing to keep
             print(f"interrupted by {signals.name()}", file=sys.stderr)
             raise typer.Exit(signals.exit_code())

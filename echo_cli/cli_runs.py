@@ -133,7 +133,7 @@ def sweep(
     with signals.stopping():
         cfg = load_config(config, overrides=set_)
         parsed = sweeps.parse_grid(grid, required=True)
-        mlflow_uri, _ = tracking.mlflow_uri(mlflow)
+        mlflow_uri = tracking.mlflow_uri(mlflow)
         if address is not None and executor is not Executor.ray:
             raise EchoError("--address is for --executor ray; add --executor ray, or drop "
                             "--address")

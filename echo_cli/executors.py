@@ -120,11 +120,7 @@ class Worker:
             self.proc.stdin.close()
         except OSError:
             pass
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._wait()
         self.proc.stdout.close()
 
 

@@ -182,8 +182,12 @@ ARTIFACTS = [rundir.CONFIG, rundir.METRICS, rundir.HISTORY, rundir.CURVES, rundi
 EXPERIMENT = "echo-cli"  # or MLFLOW_EXPERIMENT_NAME
 
 
-def mlflow_uri(option: str | None) -> tuple[str | None, str]:
-    """The tracking URI to log to, and where it came from: --mlflow, else MLFLOW_TRACKING_URI.
+def _experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or EXPERIMENT
+
+
+def mlflow_uri(option: str | None) -> str | None:
+    """The tracking URI to log to: --mlflow, else MLFLOW_TRACKING_URI, else None.
 
     Raises:
         TrackingError: --mlflow was given, and MLflow is not installed.
@@ -195,11 +199,11 @@ def mlflow_uri(option: str | None) -> tuple[str | None, str]:
         _check_store(option, "--mlflow")
         if not mlflow_installed():
             raise TrackingError(MLFLOW_MISSING)
-        return option, "--mlflow"
+        return option
     env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if env:
         _check_store(env, "MLFLOW_TRACKING_URI")
-    return (env or None), "MLFLOW_TRACKING_URI"
+    return env or None
 
 
 # The stores MLflow 3 logs runs to: a database (through SQLAlchemy) or a tracking server.
@@ -261,9 +265,9 @@ class Mlflow:
 
             _quiet_mlflow()  # again: importing mlflow sets its own logger's level
             client = MlflowClient(tracking_uri=uri)
-            name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or EXPERIMENT
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
+            found = client.get_experiment_by_name(_experiment_name())
+            experiment_id = (found.experiment_id if found else
+                             client.create_experiment(_experiment_name()))
         except Exception as err:  # noqa: BLE001 - the run is saved; say what was not logged
             yield f"MLflow at {uri} could not be reached ({_reason(err)})"
             return
@@ -330,10 +334,6 @@ def log_run(uri: str, run_dir: Path) -> str:
             return (f"not logged to MLflow at {uri}: {_reason(err)}; the run is saved in "
                     f"{run_dir}/")
         return f"logged to MLflow at {uri}: experiment {_experiment_name()}, run {run_id}"
-
-
-def _experiment_name() -> str:
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or EXPERIMENT
 
 
 SWEEP_MLFLOW = "mlflow.json"  # SWEEP/mlflow.json: the parent run and the runs logged under it
