@@ -11,7 +11,7 @@ TensorFlow and does nothing a user needs (`finish`).
 
 import sys
 
-from echo_cli import signals
+from echo_cli.training import signals
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
         print(f"interrupted by {signals.name()}", file=sys.stderr)
         sys.exit(signals.exit_code())
     signals.restore_defaults()  # commands that train install their own handlers
-    from echo_cli import backends
+    from echo_cli.training import backends
 
     backends.lean_import = True  # nothing here hands Keras a DataFrame or uses its wrappers
     try:

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from echo_cli import rundir
-from echo_cli.config import Config, load_config
+from echo_cli.config.loading import Config, load_config
 from echo_cli.errors import EchoError
+from echo_cli.store import rundir
 
 ENGINES = ("fast", "tutorial")
 PREDICTION_COLUMNS = ("t", "input", "expected", "predicted", "probability", "match", "note")
@@ -87,7 +87,7 @@ def train(cfg: Config | str | Path, *, out: str | Path | None = None,
         KeyboardInterrupt: interrupted (Jupyter's stop button): the run so far is saved and
             marked interrupted.
     """
-    from echo_cli import experiment
+    from echo_cli.training import experiment
 
     if engine not in ENGINES:
         raise NotebookError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -212,7 +212,7 @@ class Run:
     def summary(self) -> str:
         """The held-out line `echo-cli train` prints: accuracy, interval and counts beside
         chance, and the held-out loss beside the memoryless baseline."""
-        from echo_cli import report
+        from echo_cli.output import report
 
         m = self.metrics
         if not m.scored:
@@ -237,8 +237,8 @@ class Run:
         """
         import matplotlib.pyplot as plt
 
-        from echo_cli import plots
-        from echo_cli.experiment import CURVE_LABELS
+        from echo_cli.output import plots
+        from echo_cli.training.experiment import CURVE_LABELS
 
         # made through pyplot so that Jupyter's inline backend shows it, and closed so that
         # it is shown once, as the cell's value
@@ -278,7 +278,7 @@ class Run:
         data). sequence: which one, 0 for the first."""
         import numpy as np
 
-        from echo_cli import data
+        from echo_cli.tasks import framing as data
 
         cfg = self.cfg
         if not isinstance(sequence, (int, np.integer)) or sequence < 0:
@@ -297,7 +297,7 @@ class Run:
     def _rows(self, ids: list[int]):
         import pandas as pd
 
-        from echo_cli import infer
+        from echo_cli.analysis import trained as infer
 
         if self.cfg.data.task != "echo":
             raise infer.RunError(f"predict echoes integers, and this run's data.task is "
@@ -311,7 +311,7 @@ class Run:
         return frame
 
     def _infer_run(self):
-        from echo_cli import infer
+        from echo_cli.analysis import trained as infer
 
         if self._loaded is None:
             self._loaded = infer.load_run(self.path)

@@ -14,9 +14,9 @@ os.environ.setdefault("XDG_CACHE_HOME", os.path.join(os.path.dirname(__file__), 
 
 from pathlib import Path  # noqa: E402
 
-from echo_cli import rundir  # noqa: E402
-from echo_cli.config import load_config, to_yaml  # noqa: E402
-from echo_cli.files import write_json  # noqa: E402
+from echo_cli.store import rundir  # noqa: E402
+from echo_cli.config.loading import load_config, to_yaml  # noqa: E402
+from echo_cli.store.files import write_json  # noqa: E402
 
 # Small versions of the tutorial's experiments that learn (or fail to) in about a second.
 SMALL = {

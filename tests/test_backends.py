@@ -18,8 +18,8 @@ needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
 
 RUN = """
 import json
-from echo_cli.config import load_config
-from echo_cli.train import train
+from echo_cli.config.loading import load_config
+from echo_cli.training.loop import train
 results = {{}}
 for name, (engine, overrides) in {jobs!r}.items():
     cfg = load_config(overrides=overrides)
@@ -140,7 +140,7 @@ def test_train_cli_on_jax_writes_the_backend(tmp_path):
 
 
 def test_switching_backend_in_a_running_process_is_a_clear_error():
-    from echo_cli.backends import BackendError, import_keras, resolve_backend
+    from echo_cli.training.backends import BackendError, import_keras, resolve_backend
 
     keras = import_keras()
     other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"

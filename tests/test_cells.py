@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from echo_cli import models
-from echo_cli.cells import GATES, Cell, NotRecurrentError
-from echo_cli.config import load_config
+from echo_cli.config.loading import load_config
+from echo_cli.models import factory as models
+from echo_cli.models.cells import GATES, Cell, NotRecurrentError
 
 RNG = np.random.default_rng(0)
 
@@ -61,8 +61,8 @@ def test_the_state_carried_between_batches_is_keras_stateful_state(kind):
     probing does it, gives the hidden state Keras computes with its own carried state."""
     import keras
 
-    from echo_cli.data import frame, generate_sequences, stream_rng
-    from echo_cli.probing import column_states
+    from echo_cli.analysis.probing import column_states
+    from echo_cli.tasks.framing import frame, generate_sequences, stream_rng
 
     cfg = load_config(overrides=[f"model.kind={kind}", "model.units=7", "data.n_unique=12",
                                  "data.window=3", "train.batch_size=4"])
@@ -91,6 +91,6 @@ def test_the_cell_module_imports_no_keras():
     import subprocess
     import sys
 
-    code = ("import sys, echo_cli.cells, echo_cli.probing\n"
+    code = ("import sys, echo_cli.models.cells, echo_cli.analysis.probing\n"
             "assert not [m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules]")
     subprocess.run([sys.executable, "-c", code], check=True)

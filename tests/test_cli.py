@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from echo_cli import report
 from echo_cli.cli import app
-from echo_cli.config import load_config
+from echo_cli.config.loading import load_config
+from echo_cli.output import report
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -124,7 +124,7 @@ def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
 
 
 def test_train_default_run_directory_is_named_and_never_shared(tiny_overrides, monkeypatch):
-    from echo_cli import rundir
+    from echo_cli.store import rundir
 
     monkeypatch.setattr(rundir, "timestamp", lambda: "20261129-120000")
     sets = [arg for item in tiny_overrides for arg in ("--set", item)]

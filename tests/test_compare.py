@@ -41,7 +41,7 @@ def test_compare_shows_only_the_keys_that_differ_and_plots(tmp_path):
 
 
 def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
-    from echo_cli.compare import plot_axes, plot_points
+    from echo_cli.analysis.compare import plot_axes, plot_points
 
     runs = [{"config": {"name": f"r{i}", "description": "x" * i, "model.kind": kind,
                         "data.lag": lag, "data.window": lag + 4, "seed": seed},
@@ -61,7 +61,7 @@ def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
 def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
     from conftest import METRICS, fake_run
 
-    from echo_cli.compare import collect, differing_keys, plot_axes, plot_points
+    from echo_cli.analysis.compare import collect, differing_keys, plot_axes, plot_points
 
     a = fake_run(tmp_path / "a", overrides=["data.lag=2", "data.window=6"])
     sweep = tmp_path / "sweep"
@@ -88,7 +88,7 @@ def test_compare_names_a_damaged_run_in_one_line(tmp_path):
 def test_results_rows_and_files_come_from_the_runs(tmp_path):
     from conftest import METRICS, fake_run
 
-    from echo_cli.compare import result_rows, write_results
+    from echo_cli.analysis.compare import result_rows, write_results
 
     run = fake_run(tmp_path / "r", {**METRICS, "heldout_accuracy": 0.5},
                    overrides=["description=a test", "data.lag=2", "data.window=6"])
@@ -177,7 +177,7 @@ def test_impossible_metrics_are_refused_by_results_and_skipped_by_compare(tmp_pa
 def test_a_config_edited_after_training_is_not_credited_with_its_metrics(tmp_path):
     from conftest import METRICS, fake_run
 
-    from echo_cli import rundir
+    from echo_cli.store import rundir
 
     run = fake_run(tmp_path / "r")
     digest = rundir.digest((run / "config.yaml").read_text())

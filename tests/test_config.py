@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from echo_cli.config import Config, ConfigError, load_config, to_yaml
+from echo_cli.config.loading import Config, ConfigError, load_config, to_yaml
 
 CONFIGS = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
 

@@ -15,10 +15,10 @@ import typer
 from typer.core import TyperArgument
 from typer.testing import CliRunner
 
-from echo_cli import rundir
 from echo_cli.cli import app
-from echo_cli.cli_config import complete_config, complete_run, complete_run_or_sweep
-from echo_cli.config import json_schema, key_docs, leaf_keys, load_config
+from echo_cli.cli.config import complete_config, complete_run, complete_run_or_sweep
+from echo_cli.config.loading import json_schema, key_docs, leaf_keys, load_config
+from echo_cli.store import rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 LAG1 = ROOT / "configs" / "lag1.yaml"
@@ -149,7 +149,7 @@ def test_editors_accept_every_config_and_flag_a_typo():
 @pytest.mark.parametrize("args", [["config", "show", LAG1], ["config", "keys"],
                                   ["config", "schema"]], ids=lambda a: " ".join(a[:2]))
 def test_config_commands_load_no_keras_and_write_nothing(args, tmp_path):
-    code = ("import sys\nfrom echo_cli.cli import app\nfrom echo_cli.ui import invoke\n"
+    code = ("import sys\nfrom echo_cli.cli import app\nfrom echo_cli.cli.common import invoke\n"
             "code = invoke(app, sys.argv[1:])\n"
             "bad = [m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules]\n"
             "assert not bad, bad\nsys.exit(code)\n")

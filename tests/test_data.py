@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from echo_cli import data
-from echo_cli.data import MISSING, Framing, frame
+from echo_cli.tasks import framing as data
+from echo_cli.tasks.framing import MISSING, Framing, frame
 
 SEQ = np.array([[10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]])  # value = 10 + t
 

@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from echo_cli import evaluate, models, train
-from echo_cli.data import frame, generate_sequences, stream_rng
+from echo_cli.models import factory as models
+from echo_cli.tasks.framing import frame, generate_sequences, stream_rng
+from echo_cli.training import evaluate
+from echo_cli.training import loop as train
 
 
 def test_predictions_do_not_depend_on_the_sequences_before(small_config, monkeypatch):

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from echo_cli import limits, sweep
 from echo_cli.cli import app
-from echo_cli.config import ConfigError, known_keys, load_config
+from echo_cli.config import limits
+from echo_cli.config.loading import ConfigError, known_keys, load_config
+from echo_cli.sweeps import sweep
 
 FUZZ = settings(max_examples=300, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from echo_cli import data
+from echo_cli.analysis.trained import load_run, predict_rows
 from echo_cli.cli import app
-from echo_cli.infer import load_run, predict_rows
+from echo_cli.tasks import framing as data
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -129,7 +129,7 @@ COMPILED_VS_OP_BY_OP = """
 import sys
 from pathlib import Path
 import numpy as np
-from echo_cli.infer import Streamer, load_run
+from echo_cli.analysis.trained import Streamer, load_run
 run = load_run(Path(sys.argv[1]))
 values = np.random.default_rng(4).integers(0, run.cfg.data.n_unique, size=int(sys.argv[2]))
 compiled, op_by_op = Streamer(run), Streamer(run, compiled=False)
@@ -303,8 +303,8 @@ def test_check_data_reads_csv_configs():
 # -------------------------------------------------------------------------------- embeddings
 
 def test_embedding_model_takes_ids_and_masks_with_zero():
-    from echo_cli import models
-    from echo_cli.config import load_config
+    from echo_cli.config.loading import load_config
+    from echo_cli.models import factory as models
 
     cfg = load_config(overrides=["model.encoding=embedding", "model.embedding_dim=8",
                                  "data.missing=mask", "train.batch_size=6"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from echo_cli import keras_internals
+from echo_cli.models import keras_internals
 
 
 @pytest.mark.parametrize(("owner", "name", "why"), keras_internals.INTERNALS,
@@ -31,7 +31,7 @@ def test_the_stateless_forward_pass_carries_the_state(small_config):
     """What the internals are for: the state a stateless pass returns is the layer's own."""
     import numpy as np
 
-    from echo_cli import models
+    from echo_cli.models import factory as models
 
     cfg = small_config("lag1", "model.units=3")
     model = models.build_model(cfg)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from echo_cli import models
-from echo_cli.config import load_config
+from echo_cli.config.loading import load_config
+from echo_cli.models import factory as models
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_every_kind_builds_for_every_framing_that_makes_sense(kind, target):
     ],
 )
 def test_combinations_that_make_no_sense_are_refused(overrides, message):
-    from echo_cli.config import ConfigError
+    from echo_cli.config.loading import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides)

@@ -11,10 +11,10 @@ from conftest import sets
 from typer.testing import CliRunner
 
 import echo_cli.notebook as ec
-from echo_cli import rundir
+from echo_cli.analysis.trained import RunError
 from echo_cli.cli import app
-from echo_cli.config import ConfigError
-from echo_cli.infer import RunError
+from echo_cli.config.loading import ConfigError
+from echo_cli.store import rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "echo.ipynb"
@@ -113,7 +113,7 @@ def test_predict_gives_the_rows_of_echo_cli_predict(runs):
 
 
 def test_predict_heldout_is_predict_of_the_first_held_out_sequence(runs):
-    from echo_cli import data
+    from echo_cli.tasks import framing as data
 
     api, _ = runs
     sequence = data.generate_sequences(data.stream_rng(1, "heldout"), count=1, length=10,

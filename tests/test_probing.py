@@ -8,9 +8,9 @@ import pytest
 from conftest import sets
 from typer.testing import CliRunner
 
-from echo_cli import probing
-from echo_cli.cells import Trace
+from echo_cli.analysis import probing
 from echo_cli.cli import app
+from echo_cli.models.cells import Trace
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -52,7 +52,7 @@ def test_pairs_line_up_the_state_at_t_with_x_t_minus_k():
 
 
 def test_probes_are_fitted_on_validation_and_scored_on_held_out(monkeypatch):
-    from echo_cli.config import load_config
+    from echo_cli.config.loading import load_config
 
     seen = []
     real = probing.sequences
@@ -71,7 +71,7 @@ def test_probes_are_fitted_on_validation_and_scored_on_held_out(monkeypatch):
     monkeypatch.setattr(probing, "sequences", recording)
     monkeypatch.setattr(probing, "fit", recording_fit)
     cfg = load_config(overrides=["model.stateful=false", "model.units=5", "data.n_unique=10"])
-    from echo_cli import models
+    from echo_cli.models import factory as models
 
     curve = probing.memory_curve(models.build_model(cfg), cfg, sequences_each=30, max_lag=3)
     assert seen == ["validation", "heldout"] and [p.k for p in curve] == [0, 1, 2, 3]

@@ -13,8 +13,8 @@ import pytest
 from conftest import sets
 from typer.testing import CliRunner
 
-from echo_cli import rundir
 from echo_cli.cli import app
+from echo_cli.store import rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = ["data.n_unique=8", "data.length=10", "data.window=2", "model.units=4",
@@ -152,12 +152,12 @@ TINY = ["data.n_unique=8", "data.length=10", "data.window=2", "model.units=4",
 
 
 def test_a_failed_evaluation_keeps_the_trained_run(tmp_path, monkeypatch):
-    import echo_cli.evaluate
+    import echo_cli.training.evaluate
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 182. TiB")
 
-    monkeypatch.setattr(echo_cli.evaluate, "evaluate", out_of_memory)
+    monkeypatch.setattr(echo_cli.training.evaluate, "evaluate", out_of_memory)
     run = tmp_path / "r"
     result = invoke("train", ROOT / "configs/lag1.yaml", *sets(TINY), "--out", run)
     assert result.exit_code == 1, result.output
@@ -171,13 +171,13 @@ def test_a_failed_evaluation_keeps_the_trained_run(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_while_saving_the_model_keeps_the_rest(tmp_path, monkeypatch):
-    import echo_cli.backends
+    import echo_cli.training.backends
 
     def disk_full(model, path):
         Path(path).write_bytes(b"half a model")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(echo_cli.backends, "save_model", disk_full)
+    monkeypatch.setattr(echo_cli.training.backends, "save_model", disk_full)
     run = tmp_path / "r"
     result = invoke("train", ROOT / "configs/lag1.yaml", *sets(TINY), "--out", run)
     assert result.exit_code == 1, result.output

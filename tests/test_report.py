@@ -5,7 +5,7 @@ import math
 
 from rich.console import Console
 
-from echo_cli import report, tables
+from echo_cli.output import report, tables
 
 METRICS = {"heldout_accuracy": 0.9980, "heldout_correct": 19961, "heldout_targets": 20000,
            "heldout_sequences": 1000, "ci95_low": 0.9973, "ci95_high": 0.9986,

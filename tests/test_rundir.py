@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import METRICS, fake_run
 
-from echo_cli import rundir
-from echo_cli.config import load_config
-from echo_cli.files import write_atomic
+from echo_cli.config.loading import load_config
+from echo_cli.store import rundir
+from echo_cli.store.files import write_atomic
 
 # -------------------------------------------------------------------------------- create
 
@@ -169,7 +169,7 @@ def test_files_get_the_usual_permissions(tmp_path):
 
 
 def test_json_never_holds_nan_or_infinity(tmp_path):
-    from echo_cli.files import json_text
+    from echo_cli.store.files import json_text
 
     text = json_text({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf")}})
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) == {
@@ -261,12 +261,12 @@ def test_find_takes_runs_and_the_finished_runs_of_a_sweep(tmp_path):
 
 
 def test_every_sweep_result_field_is_a_metrics_field():
-    from echo_cli.sweep import RESULT_FIELDS
+    from echo_cli.sweeps.sweep import RESULT_FIELDS
 
     assert set(RESULT_FIELDS) <= set(rundir.Metrics.model_fields)
 
 
 def test_rundir_imports_no_keras():
-    code = ("import sys, echo_cli.rundir, echo_cli.files\n"
+    code = ("import sys, echo_cli.store.rundir, echo_cli.store.files\n"
             "assert not [m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules]")
     subprocess.run([sys.executable, "-c", code], check=True)

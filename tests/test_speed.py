@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from echo_cli import backends
+from echo_cli.training import backends
 
 ROOT = Path(__file__).resolve().parents[1]
 JAX = backends.jax_installed()
@@ -120,7 +120,7 @@ def test_the_compile_cache_changes_no_number(tmp_path):
 
 LEAN_IMPORT = """
 import importlib.util, sys
-from echo_cli import backends
+from echo_cli.training import backends
 backends.lean_import = {lean}
 backends.import_keras("tensorflow")
 print(*("pandas" in sys.modules, "matplotlib.pyplot" in sys.modules, "sklearn" in sys.modules))
@@ -143,7 +143,7 @@ def test_the_command_line_keeps_what_it_never_uses_out_of_keras_import(lean):
 
 
 def test_growth_is_the_power_of_the_length_over_the_longest_lengths():
-    from echo_cli import bench
+    from echo_cli.analysis import bench
 
     rows = [{"kind": "lstm", "backend": "jax", "length": n, "seconds_per_update": 0.05 + 2e-3 * n}
             for n in (25, 100, 400, 1000)]  # a fixed cost, then linear in the length

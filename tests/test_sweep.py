@@ -14,8 +14,8 @@ import pytest
 from conftest import TINY, sets
 from typer.testing import CliRunner
 
-from echo_cli import executors, sweep
 from echo_cli.cli import app
+from echo_cli.sweeps import executors, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -228,7 +228,7 @@ def test_a_long_value_gets_a_short_directory_name_and_keeps_its_value(tmp_path):
 
 def test_a_sweep_lock_dies_with_its_holder(tmp_path):
     """kill -9 of a sweep leaves sweep.lock behind, unlocked: the next sweep resumes."""
-    code = (f"from pathlib import Path\nfrom echo_cli import sweep\n"
+    code = (f"from pathlib import Path\nfrom echo_cli.sweeps import sweep\n"
             f"job = sweep.Sweep(Path({str(tmp_path / 's')!r}), config=Path('x.yaml'), "
             f"grid=[('data.lag', [0])], seeds=1, base_seed=1)\n"
             f"job.prepare()\nprint('locked', flush=True)\nimport time; time.sleep(60)\n")

@@ -13,10 +13,11 @@ from rich.padding import Padding
 from rich.table import Table
 from typer.testing import CliRunner
 
-from echo_cli import bench, report, tables
+from echo_cli.analysis import bench
 from echo_cli.cli import app
-from echo_cli.config import load_config
-from echo_cli.sweep import summarize
+from echo_cli.config.loading import load_config
+from echo_cli.output import report, tables
+from echo_cli.sweeps.sweep import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = [80, 120]

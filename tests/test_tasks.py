@@ -7,10 +7,11 @@ import pytest
 from conftest import sets
 from typer.testing import CliRunner
 
-from echo_cli import models, tasks
+from echo_cli import tasks
 from echo_cli.cli import app
-from echo_cli.config import ConfigError, load_config
-from echo_cli.data import stream_rng
+from echo_cli.config.loading import ConfigError, load_config
+from echo_cli.models import factory as models
+from echo_cli.tasks.framing import stream_rng
 
 runner = CliRunner()
 COPY = ["data.task=copy", "data.delay=6", "data.recall=3"]
@@ -117,7 +118,7 @@ def test_a_key_of_another_task_or_a_kind_that_makes_no_sense_is_one_line(overrid
 
 
 def test_memory_tasks_default_to_their_papers_recipe_and_save_only_their_keys(tmp_path):
-    from echo_cli.config import to_yaml
+    from echo_cli.config.loading import to_yaml
 
     cfg = load_config(overrides=COPY)
     assert (cfg.model.stateful, cfg.train.batch_size, cfg.train.clipnorm) == (False, 32, 1.0)
@@ -184,7 +185,7 @@ def test_a_memory_task_trains_and_reports_its_baseline(tmp_path, monkeypatch, ov
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "memoryless baseline" in text and "× the baseline" in text
-    from echo_cli.rundir import read_metrics
+    from echo_cli.store.rundir import read_metrics
 
     m = read_metrics(tmp_path / "r")
     assert m.task == overrides[0].split("=")[1] and m.updates == 30 and m.samples == 30 * 8
@@ -198,7 +199,7 @@ def test_a_memory_task_trains_and_reports_its_baseline(tmp_path, monkeypatch, ov
 
 
 def test_the_same_seed_gives_the_same_numbers(small_config):
-    from echo_cli import train
+    from echo_cli.training import loop as train
 
     cfg = load_config(overrides=[*COPY, "model.kind=tcn", "model.units=4", "train.epochs=12",
                                  "train.batch_size=4", "eval.sequences=16"])

@@ -12,8 +12,8 @@ import pytest
 from conftest import TINY, sets
 from typer.testing import CliRunner
 
-from echo_cli import provenance, rundir, tracking
 from echo_cli.cli import app
+from echo_cli.store import provenance, rundir, tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs/lag1.yaml"

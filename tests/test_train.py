@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from echo_cli import models, train
+from echo_cli.models import factory as models
+from echo_cli.training import loop as train
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import TINY, sets
 
-from echo_cli import backends, executors
-from echo_cli.worker import outcome
+from echo_cli.sweeps import executors
+from echo_cli.sweeps.worker import outcome
+from echo_cli.training import backends
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs/lag1.yaml")
@@ -101,7 +102,7 @@ def test_a_run_whose_worker_is_killed_fails_alone_and_the_worker_is_replaced(tmp
 
 
 CRASH = """
-from echo_cli import ui
+from echo_cli.cli import common as ui
 
 _invoke = ui.invoke
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from echo_cli.config import ConfigError, load_config
-from echo_cli.yamlio import MAX_FILE_BYTES, parse_yaml
+from echo_cli.config.loading import ConfigError, load_config
+from echo_cli.config.yamlio import MAX_FILE_BYTES, parse_yaml
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,193 @@
+"""Runs side by side: gather run directories, find the config keys that differ, tabulate.
+
+    runs = collect([Path("runs/sweep-lag1-20261129-120000"), Path("runs/lag1-20261129-130000")])
+    keys = differing_keys(runs)      # e.g. ["model.kind", "data.lag", "seed"]
+    rows = result_rows(records)      # the rows of `echo-cli results`
+
+This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from echo_cli.config.loading import ConfigError
+from echo_cli.errors import EchoError
+from echo_cli.output import tables
+from echo_cli.stats import pooled_accuracy
+from echo_cli.store import rundir
+from echo_cli.store.files import write_atomic, write_csv
+
+NOT_AXES = ("name", "description", "seed")
+
+
+class CompareError(EchoError, ValueError):
+    """Paths that hold no runs to compare."""
+
+
+def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every finished run under the paths: a run directory, or a sweep's runs/.
+
+    A run whose files cannot be read is left out and named, so one damaged run does not hide
+    the others.
+
+    Returns:
+        (runs, skipped): runs are dicts with "path", "config" (flat dotted keys) and "metrics"
+        (the fields its metrics.json set); skipped holds one line per run left out.
+
+    Raises:
+        CompareError: a path that is neither a run nor a sweep, or no run left to compare.
+    """
+    runs, skipped = [], []
+    for path in paths:
+        try:
+            found = rundir.find([path])
+        except rundir.RunDirError as err:
+            raise CompareError(str(err)) from None
+        for run in found:
+            try:
+                record = rundir.read(run)
+            except rundir.DamagedRunError as err:
+                skipped.append(f"{run} has damaged files ({err.reason}); re-run it or leave it "
+                               f"out")
+                continue
+            except ConfigError as err:
+                skipped.append(f"{run} has a config.yaml that does not load ({err})")
+                continue
+            if not record.metrics.scored:
+                continue  # interrupted: nothing to compare
+            runs.append({"path": str(run), "config": record.config,
+                         "metrics": record.metrics.to_dict()})
+    if not runs:
+        raise CompareError(skipped[0] if len(skipped) == 1 else
+                           "none of the runs finished with a held-out score"
+                           + (f" ({len(skipped)} could not be read)" if skipped else ""))
+    return runs, skipped
+
+
+def differing_keys(runs: list[dict[str, Any]]) -> list[str]:
+    """Config keys whose values are not all the same, in the schema's order."""
+    keys = list(runs[0]["config"])
+    return [k for k in keys if len({json.dumps(r["config"].get(k)) for r in runs}) > 1]
+
+
+def plot_axes(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    """The differing keys worth plotting: not name, description or seed, and not a key that
+    only moves with an earlier one (data.window tied to data.lag, say)."""
+    axes: list[str] = []
+    partitions: list[set] = []
+    for key in keys:
+        if key in NOT_AXES:
+            continue
+        groups: dict[str, list[int]] = {}
+        for i, run in enumerate(runs):
+            groups.setdefault(json.dumps(run["config"].get(key)), []).append(i)
+        partition = {tuple(v) for v in groups.values()}
+        if partition not in partitions:
+            axes.append(key)
+            partitions.append(partition)
+    return axes
+
+
+def pool_points(items: list[tuple[dict[str, Any], int, int]],
+                keys: list[str]) -> list[dict[str, Any]]:
+    """Pool the held-out targets of items that share the keys' values (seeds, say).
+
+    Args:
+        items: (flat config, correct, targets) per run.
+        keys: the config keys that define a point.
+
+    Returns:
+        one dict per point: the keys' values, accuracy, ci95_low and ci95_high.
+    """
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for config, correct, targets in items:
+        groups.setdefault(tuple(config.get(k) for k in keys), []).append((correct, targets))
+    points = []
+    for values, counts in groups.items():
+        acc, low, high = pooled_accuracy(counts)
+        points.append({**dict(zip(keys, values, strict=True)), "accuracy": acc,
+                       "ci95_low": low, "ci95_high": high})
+    return points
+
+
+def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """pool_points for collected runs."""
+    return pool_points([(r["config"], r["metrics"]["heldout_correct"],
+                         r["metrics"]["heldout_targets"]) for r in runs], keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# `echo-cli results`: one row per run, in the order given
+
+def result_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """The results table's rows, read from each run's config.yaml and metrics.json.
+
+    Raises:
+        RunDirError: a path that is not a finished run, or whose files are damaged.
+    """
+    rows = []
+    for path in paths:
+        record = rundir.read(path)
+        rows.append(tables.result_row(record.cfg.dump(), record.metrics.to_dict()))
+    return rows
+
+
+def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
+    """results.md and results.csv in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "results.md", tables.results_markdown(rows, sources=sources))
+    write_csv(out_dir / "results.csv", rows, tables.results_csv_fields(rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# `echo-cli memory-table`: memory across time, beside the published table
+
+KIND_ORDER = ("lstm", "gru", "simple_rnn", "tcn", "conv1d", "mlp")
+
+
+def memory_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per finished run under the paths (runs or sweeps), for memory.md: the task and
+    its T (the delay, the length, or the echo's lag), the kind and its size, the held-out loss
+    beside the task's baseline, the task's accuracy figure beside chance, and the cost.
+
+    Raises:
+        CompareError: a path holds no finished run, or a run's files cannot be read.
+    """
+    rows = []
+    for run in rundir.find(paths):
+        record = rundir.read(run)
+        m, cfg = record.metrics, record.cfg
+        if not m.scored:
+            continue
+        task = cfg.data.task
+        adding = task == "adding"
+        rows.append({
+            "task": {"echo": "echo through the state", "copy": "copy memory",
+                     "adding": "adding problem"}[task],
+            "T": {"copy": cfg.data.delay, "adding": cfg.data.length}.get(task, cfg.data.lag),
+            "kind": cfg.model.kind, "units": cfg.model.units, "parameters": m.parameters,
+            "heldout_loss": m.heldout_loss, "baseline_loss": m.baseline_loss,
+            "figure": {"echo": "accuracy", "copy": "recall accuracy",
+                       "adding": "within 0.04"}[task],
+            "accuracy": m.heldout_within if adding else m.heldout_accuracy,
+            "ci95_low": m.within_ci95_low if adding else m.ci95_low,
+            "ci95_high": m.within_ci95_high if adding else m.ci95_high,
+            "chance": m.chance_accuracy, "updates": m.updates, "samples": m.samples,
+            "train_seconds": m.train_seconds, "reached_target": m.reached_target,
+            "receptive_field": m.receptive_field, "run_dir": str(run),
+        })
+    order = {"copy memory": 0, "adding problem": 1, "echo through the state": 2}
+    rows.sort(key=lambda r: (order[r["task"]], r["T"], KIND_ORDER.index(r["kind"])))
+    if not rows:
+        raise CompareError("none of the runs finished with a held-out score")
+    return rows
+
+
+def write_memory(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
+    """memory.md and memory.csv in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "memory.md", tables.memory_markdown(rows, sources=sources))
+    write_csv(out_dir / "memory.csv", rows)

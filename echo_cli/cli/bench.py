@@ -1,0 +1,221 @@
+"""The benchmarks: speed and memory measured in one run, side by side.
+
+    echo-cli bench configs/lag1.yaml          # the tutorial loop against the default engine
+    echo-cli bench scaling                    # seconds per update as the sequence grows
+    echo-cli bench vocab configs/lag1.yaml    # one-hot against embedding as n_unique grows
+
+Parse, call, print: the work is in bench.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+from echo_cli.cli.common import handled, new_console
+from echo_cli.cli.config import complete_config
+from echo_cli.config.loading import load_config
+from echo_cli.errors import EchoError
+
+app = typer.Typer()
+
+
+def _writable(out: Path) -> None:
+    """Check, before a long benchmark, that its results file can be written."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EchoError(f"cannot write --out {out}: {err.strerror}") from None
+    if out.is_dir():
+        raise EchoError(f"--out {out} is a directory; give a file name such as "
+                        f"bench/results.json")
+
+
+class _BenchGroup(TyperGroup):
+    """`bench` runs its engines benchmark unless a subcommand is named, so that
+    `echo-cli bench configs/lag1.yaml` works as it always has."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["engines", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(
+    cls=_BenchGroup, name="bench", short_help="Measure speed and memory: engines, scaling, vocab.",
+    help="Speed and memory measured in one run: `bench [CONFIG]` times the tutorial loop "
+         "against the default engine; `bench scaling` and `bench vocab` measure cost as the "
+         "work grows.")
+app.add_typer(bench_app)
+
+
+def _refuse_overwrite(out: Path, force: bool) -> None:
+    """Check, before a long benchmark, that its results file can be written and that it would
+    replace nothing without --force."""
+    _writable(out)
+    if out.exists() and not force:
+        raise EchoError(f"--out {out} already exists and is left untouched; give another file "
+                        f"or add --force to replace it")
+
+
+FORCE_HELP = "Replace the --out file (and its plot) if it exists."
+
+
+@bench_app.command("engines", short_help="Time the tutorial engine against the default.")
+@handled
+def bench(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), metavar="CONFIG",
+                                  autocompletion=complete_config, help="The config to time."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, metavar="N",
+                                      help="Train this many epochs instead of the config's."),
+    repeat: int = typer.Option(1, "--repeat", min=1, max=100, metavar="N",
+                               help="Runs per engine; the table shows the median and range."),
+    backends: str = typer.Option(
+        "tensorflow,jax", "--backends",
+        help="Comma-separated Keras backends for the fast engine, beside the default (auto) "
+             "and the tutorial engine (always tensorflow). One not installed is skipped with a "
+             "note.",
+    ),
+    stream: int = typer.Option(100_000, "--stream", min=0, max=10_000_000, metavar="N",
+                               help="Also time `echo-cli stream` on a pipe of N integers; 0 "
+                                    "skips it."),
+    out: Path = typer.Option(Path("bench/results.json"), "--out", metavar="FILE",
+                             help="Where to write the figures as JSON."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Time the tutorial engine against the default (and each backend) on the same updates, a
+    whole `echo-cli train` by phase, and a pipe through `echo-cli stream`, in one run."""
+    from echo_cli.analysis import bench as benchmark
+    from echo_cli.output import tables
+    from echo_cli.store.files import write_json
+
+    cfg = load_config(config, overrides=[f"train.epochs={epochs}"] if epochs else [])
+    _refuse_overwrite(out, force)
+    console = new_console()
+    usable, notes = benchmark.usable_backends(backends)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    default = benchmark.default_backend()
+    console.print(f"[bold]echo-cli bench[/] {config}: {cfg.train.epochs} epochs, "
+                  f"{repeat} run(s) per engine; the default backend here is {default}")
+    with console.status("benchmarking") as status:
+        results = benchmark.run_bench(config, backends=usable, epochs=epochs, repeat=repeat,
+                                      progress=lambda text: status.update(text))
+        piped = None
+        if stream:
+            try:
+                piped = benchmark.run_stream_bench(stream,
+                                                   progress=lambda text: status.update(text))
+            except RuntimeError as err:
+                console.print(f"[red]stream[/]: the measurement failed ({err})")
+    record = benchmark.record(config, results, epochs=cfg.train.epochs, repeat=repeat,
+                              stream=piped)
+    console.print(tables.bench_table(record))
+    for m in results:
+        if m.error:
+            console.print(f"[red]{m.label}[/]: a run failed ({m.error}); "
+                          f"{len(m.train_seconds)} of {repeat} runs are in the table")
+    for label, ratio in record["ratios"].items():
+        first = ratio.get("first_run_speedup_vs_tutorial")
+        console.print(
+            f"{label} vs {record['reference']}: [bold]{ratio['speedup_vs_tutorial']:.1f}× "
+            f"faster[/] at equal updates"
+            + (f" ({first:.1f}× on a first run, compiling with an empty cache)" if first else "")
+            + f", peak RSS {ratio['process_rss_vs_tutorial']:.2f}× (whole process), held-out "
+              f"accuracy {ratio['accuracy_points_vs_tutorial']:+.2f} points"
+        )
+    if record["wall"]:
+        console.print(tables.wall_table(record["wall"], config=config,
+                                        backend=record["default"]))
+    if piped:
+        console.print(f"stream: {piped['numbers']:,} piped integers echoed in "
+                      f"{piped['seconds']:.1f} s on {piped['backend']}: "
+                      f"[bold]{piped['numbers_per_second']:,.0f} numbers/s[/] "
+                      f"({piped['steady_numbers_per_second']:,.0f}/s after the "
+                      f"{piped['startup_seconds']:.1f} s start-up)")
+    write_json(out, record)
+    console.print(f"saved {out}")
+
+
+@bench_app.command("scaling", short_help="Cost per update of each kind as sequences grow.")
+@handled
+def bench_scaling(
+    kinds: str = typer.Option("lstm,gru,tcn", "--kinds", help="Comma-separated model kinds."),
+    backends: str = typer.Option("tensorflow,jax", "--backends",
+                                 help="Comma-separated Keras backends."),
+    lengths: str = typer.Option("25,100,400,1000", "--lengths",
+                                help="Comma-separated sequence lengths (T + 20), each ≥ 22."),
+    updates: int = typer.Option(60, "--updates", min=51, max=100_000, metavar="N",
+                                help="Updates per run, more than 50 so that those after the "
+                                     "first compiled chunk (which compiles) are timed."),
+    out: Path = typer.Option(Path("bench/scaling.json"), "--out", metavar="FILE",
+                             help="Where to write the figures as JSON; the plot goes beside it "
+                                  "as .png."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Seconds per update and peak memory of each kind on each backend as sequences grow, on
+    the copy-memory task."""
+    from echo_cli.analysis import bench as benchmark
+    from echo_cli.output import plots, tables
+    from echo_cli.store.files import write_atomic, write_json
+
+    names = benchmark.parse_names(kinds, benchmark.SCALING_KINDS, "--kinds")
+    usable, notes = benchmark.usable_backends(backends)
+    sizes = benchmark.parse_sizes(lengths, name="--lengths", least=22)
+    if out.suffix != ".json":
+        raise EchoError(f"--out names a .json file (the plot goes beside it), got {out}")
+    _refuse_overwrite(out, force)
+    console = new_console()
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[bold]echo-cli bench scaling[/]: {', '.join(names)} on "
+                  f"{', '.join(usable)} at lengths {', '.join(map(str, sizes))}, {updates} "
+                  f"updates each")
+    with console.status("benchmarking") as status:
+        record = benchmark.run_scaling_bench(kinds=names, backends=usable, lengths=sizes,
+                                             updates=updates,
+                                             progress=lambda text: status.update(text))
+    console.print(tables.scaling_table(record))
+    write_json(out, record)
+    png = out.with_suffix(".png")
+    if any(r.get("seconds_per_update") for r in record["rows"]):
+        write_atomic(png, plots.scaling_png(record))
+        console.print(f"saved {out} and {png}")
+    else:
+        console.print(f"saved {out} (no run finished, so no plot)")
+
+
+@bench_app.command("vocab", short_help="One-hot against embedding as n_unique grows.")
+@handled
+def bench_vocab(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), metavar="CONFIG",
+                                  autocompletion=complete_config, help="The config to time."),
+    sizes: str = typer.Option("100,1000,10000", "--sizes",
+                              help="Comma-separated values of data.n_unique."),
+    epochs: int = typer.Option(300, "--epochs", min=1, metavar="N", help="Epochs per run."),
+    sequences: int = typer.Option(200, "--sequences", min=1, metavar="N",
+                                  help="Held-out sequences per run."),
+    backend: str = typer.Option("tensorflow", "--backend", help="Keras backend."),
+    out: Path = typer.Option(Path("bench/vocab.json"), "--out", metavar="FILE",
+                             help="Where to write the figures as JSON."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Peak memory and seconds of one-hot against embedding inputs as n_unique grows."""
+    from echo_cli.analysis import bench as benchmark
+    from echo_cli.output import tables
+    from echo_cli.store.files import write_json
+
+    load_config(config)
+    values = benchmark.parse_sizes(sizes)
+    benchmark.check_backend(backend)
+    _refuse_overwrite(out, force)
+    console = new_console()
+    with console.status("benchmarking") as status:
+        record = benchmark.run_vocab_bench(config, sizes=values, backend=backend, epochs=epochs,
+                                           sequences=sequences,
+                                           progress=lambda text: status.update(text))
+    console.print(tables.vocab_table(record))
+    write_json(out, record)
+    console.print(f"saved {out}")

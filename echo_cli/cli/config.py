@@ -1,0 +1,123 @@
+"""`echo-cli config`: see a config as it would run, its keys, and its JSON Schema, without
+training and without writing anything. Also the shell completion of CONFIG and RUN arguments,
+which every command shares.
+
+    echo-cli config show configs/lag1.yaml --set train.epochs=50
+    echo-cli config keys
+    echo-cli config schema > configs/echo-cli.schema.json
+
+Nothing here imports TensorFlow, Keras or JAX.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from echo_cli.cli.common import SET_HELP, handled
+from echo_cli.config.loading import SECTIONS, json_schema, key_docs, load_config, to_yaml
+
+# ---------------------------------------------------------------------------------------------
+# completion: what a CONFIG or RUN argument can be, for the shell's TAB
+
+
+def _matches(incomplete: str, roots: tuple[str, ...], keep: Callable[[Path], bool]) -> list[str]:
+    """Paths that start with `incomplete`, from its own folder and from each root folder
+    ("" is the working directory), that `keep` accepts. Hidden entries are left out."""
+    head, slash, _ = incomplete.rpartition("/")
+    prefixes = dict.fromkeys([head + slash, *roots])
+    found: list[str] = []
+    for prefix in prefixes:
+        folder = Path(prefix or ".")
+        try:
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError:
+            continue
+        found += [prefix + name for name in names
+                  if not name.startswith(".") and (prefix + name).startswith(incomplete)
+                  and keep(folder / name)]
+    return list(dict.fromkeys(found))
+
+
+def complete_config(incomplete: str) -> list[str]:
+    """The YAML files that CONFIG could be: in the folder typed so far, here, and in configs/."""
+    return _matches(incomplete, ("", "configs/"),
+                    lambda p: p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def complete_run(incomplete: str) -> list[str]:
+    """The finished run directories that RUN could be: here, and in runs/."""
+    from echo_cli.store import rundir
+
+    return _matches(incomplete, ("", "runs/"), rundir.is_run)
+
+
+def complete_run_or_sweep(incomplete: str) -> list[str]:
+    """Finished runs and sweep directories (those holding runs/): here, and in runs/."""
+    from echo_cli.store import rundir
+
+    return _matches(incomplete, ("", "runs/"),
+                    lambda p: rundir.is_run(p) or (p / "runs").is_dir())
+
+
+# ---------------------------------------------------------------------------------------------
+# the commands
+
+app = typer.Typer(
+    name="config", no_args_is_help=True,
+    short_help="See a config and its keys, without training.",
+    help="See a config without running it: the resolved YAML (show), every key with its type, "
+         "default and meaning (keys), and a JSON Schema for editors (schema). None of them "
+         "trains or writes a file.")
+
+
+@app.command(short_help="Print the config as train would run it.")
+@handled
+def show(
+    config: Path = typer.Argument(..., metavar="CONFIG", autocompletion=complete_config,
+                                  help="YAML experiment config, e.g. configs/lag1.yaml."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
+) -> None:
+    """Print the config as `echo-cli train` would run it: the defaults, then the file, then
+    each --set, validated. The output is YAML that `train` reads back to the same run.
+
+    A config that train would refuse is refused here with the same one-line error (exit 2).
+    """
+    cfg = load_config(config, overrides=set_)
+    sys.stdout.write(to_yaml(cfg))
+    for note in cfg.warnings():  # stderr, so that the YAML on stdout stays a config
+        print(f"note: {note}", file=sys.stderr)
+
+
+@app.command(short_help="List every key: type, default, meaning.")
+def keys() -> None:
+    """List every config key (dotted, as --set takes it) with its type, allowed values,
+    default and meaning. A memory task (copy, adding) has its own default for a few keys."""
+    width = max(40, min(shutil.get_terminal_size().columns, 100))
+    lines, section = [], ""
+    for doc in key_docs():
+        here = doc.key.rpartition(".")[0]
+        if here != section:
+            section = here
+            lines += ["", *textwrap.wrap(f"{here}: {SECTIONS[here]}", width)]
+        lines += textwrap.wrap(f"{doc.key} ({doc.kind}; default {doc.default})", width,
+                               subsequent_indent="    ", break_on_hyphens=False)
+        lines += textwrap.wrap(doc.description, width, initial_indent="    ",
+                               subsequent_indent="    ", break_on_hyphens=False)
+    print("\n".join(lines))
+
+
+@app.command(short_help="Print the config's JSON Schema, for editors.")
+def schema() -> None:
+    """Print the config's JSON Schema, with each key's type, default and description.
+
+    configs/echo-cli.schema.json is a copy (`make schema` writes it). The first line of each
+    config names it, so that editors using the YAML language server (VS Code's YAML
+    extension) check the config's keys and values as you type and complete them."""
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))

@@ -1,0 +1,435 @@
+"""The run directory: the only code that knows its file names and its metrics record.
+
+    path = create(None, "lag1")                 # runs/lag1-<time>/, claimed exclusively
+    writer = RunWriter(path)
+    writer.save_config(to_yaml(cfg)); writer.save_history(rows); writer.save_metrics(metrics)
+    record = read(path)                         # RunRecord: config, flat config, Metrics
+    paths = find([Path("runs/sweep-kinds")])    # a run, or every finished run of a sweep
+
+Every file is written whole or not at all (a temporary file renamed into place), so a reader
+never sees half a file. This module imports no TensorFlow or Keras: the model is saved by a
+function the caller passes in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from echo_cli.config.loading import Config, load_config
+from echo_cli.errors import EchoError
+from echo_cli.store.files import csv_text, json_text, write_atomic
+from echo_cli.store.metrics import SCORE_FIELDS, Metrics  # noqa: F401 - part of this module's API
+
+CONFIG = "config.yaml"
+HISTORY = "history.csv"
+MODEL = "model.keras"
+METRICS = "metrics.json"
+CURVES = "curves.png"
+VOCABULARY = "vocabulary.json"
+LOCK = ".echo-cli.lock"  # held by the process writing the run; gone once it has finished
+RUNS = Path("runs")  # where runs go when no --out is given
+FAILED_MARK = ".failed-"  # a sweep's unfinished run, moved aside
+
+
+class RunDirError(EchoError):
+    """A run directory that cannot be created or read."""
+
+
+class DamagedRunError(RunDirError):
+    """A run file that exists but cannot be read: which file, and why."""
+
+    def __init__(self, path: Path, file: str, reason: str):
+        self.path, self.file, self.reason = path, file, reason
+        super().__init__(f"{path / file} is not a run's {file} ({reason}); re-run it")
+
+
+def metrics_from_dict(raw: Any, *, where: Path) -> Metrics:
+    """Validate a metrics mapping.
+
+    Raises:
+        DamagedRunError: not a mapping, a missing field or a value of the wrong type.
+    """
+    if not isinstance(raw, dict):
+        raise DamagedRunError(where, METRICS, "not a mapping")
+    try:
+        return Metrics.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "value_error":
+            problem = str(first.get("ctx", {}).get("error", first["msg"]))
+        else:
+            problem = "missing" if first["type"] == "missing" else first["msg"].lower()
+        raise DamagedRunError(where, METRICS, f"{field}: {problem}" if field else problem) \
+            from None
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config sections to dotted keys: {"data": {"lag": 1}} -> {"data.lag": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# create
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class Claim:
+    """A run directory claimed by this process: its lock file, created exclusively and held
+    (flock) for as long as the run is written, so a second claimant is refused and a sweep can
+    tell a live run from one that was killed. Use as a context manager; `release` removes it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        lock = path / LOCK
+        try:
+            self._fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise RunDirError(f"--out {path} is being written by another run "
+                              f"({owner(path) or 'owner unknown'}); give a new directory") \
+                from None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        identity = {"pid": os.getpid(), "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "command": " ".join(sys.argv)[:500]}
+        os.write(self._fd, json_text(identity).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            (self.path / LOCK).unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def owner(path: Path) -> str | None:
+    """Who holds a run directory's lock: "pid 123 on host, since ..." (None if nobody)."""
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a live process is writing the run
+            try:
+                who = json.loads(os.read(fd, 4096) or b"{}")
+            except ValueError:
+                who = {}
+            return (f"pid {who.get('pid', '?')} on {who.get('host', '?')}, since "
+                    f"{who.get('started', '?')}")
+        return None  # a lock left by a run that was killed: nobody holds it
+    finally:
+        os.close(fd)
+
+
+def create(out: Path | None, name: str, *, runs: Path | None = None) -> Claim:
+    """Claim this run's directory: --out if new or empty, else runs/<name>-<time>[-k] (or
+    under `runs`, a folder of the caller's, such as a notebook's runs/notebook/).
+
+    The claim is exclusive at the moment of checking (a lock file created with O_EXCL), so
+    two runs never share a directory, even when started at the same instant.
+
+    Raises:
+        RunDirError: --out is a file, a broken link, holds files, is being written by another
+            run, or cannot be made (read-only, no space).
+    """
+    root = RUNS if runs is None else runs
+    where = out if out is not None else root
+    try:
+        if out is None:
+            _make_runs_dir(root)
+            stamp = timestamp()
+            for suffix in itertools.count(1):
+                candidate = root / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                return Claim(candidate)
+        if str(out) in ("", "."):
+            raise RunDirError("--out needs the name of a new or empty directory, not the "
+                              "current directory")
+        if out.is_symlink() and not out.exists():
+            raise RunDirError(f"--out {out} is a broken link; give a new or empty directory")
+        if out.exists() and not out.is_dir():
+            raise RunDirError(f"--out {out} is a file; give a new or empty directory")
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()):
+            who = owner(out)
+            if who:
+                raise RunDirError(f"--out {out} is being written by another run ({who}); give "
+                                  f"a new directory")
+            raise RunDirError(f"--out {out} already holds files and is left untouched; give a "
+                              f"new or empty directory")
+        return Claim(out)
+    except FileExistsError:  # a parent of --out is a file
+        raise RunDirError(f"cannot create the run directory {where}: a part of its path is a "
+                          f"file") from None
+    except OSError as err:
+        raise RunDirError(f"cannot create the run directory {where}: {err.strerror}") from None
+    raise AssertionError("unreachable")
+
+
+def _make_runs_dir(root: Path) -> None:
+    if root.is_symlink() and not root.exists():
+        raise RunDirError(f"{root}/ is a broken link, so runs cannot go there; remove it or "
+                          f"give --out DIR")
+    if root.exists() and not root.is_dir():
+        raise RunDirError(f"{root} is a file, so runs cannot go in {root}/; move it or give "
+                          f"--out DIR")
+    root.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# save
+
+def history_csv(rows: list[dict[str, Any]]) -> str:
+    """history.csv: epoch, loss, accuracy, then any other logged column in the order first seen."""
+    return csv_text(rows, None if rows else ["epoch", "loss", "accuracy"])
+
+
+class HistoryWriter:
+    """history.csv as training goes: a row per epoch, flushed at least every `every` seconds,
+    so a run killed outright keeps its history up to a second or so before the kill. `close`
+    rewrites the whole file atomically."""
+
+    def __init__(self, path: Path, fields: list[str], *, every: float = 1.0):
+        self.path, self.fields, self.every = path / HISTORY, fields, every
+        self._fh: TextIO | None = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore",
+                                      lineterminator="\r\n")
+        self._writer.writeheader()
+        self._fh.flush()
+        self._flushed = time.monotonic()
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
+        self._writer.writerow(row)
+        if time.monotonic() - self._flushed >= self.every:
+            self._fh.flush()
+            self._flushed = time.monotonic()
+
+    def close(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the streamed file with the whole history, written atomically."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        write_atomic(self.path, history_csv(rows))
+
+
+@dataclass(frozen=True)
+class RunWriter:
+    """Writes one run directory's files, each atomically."""
+
+    path: Path
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def history(self, fields: list[str]) -> HistoryWriter:
+        return HistoryWriter(self.path, fields)
+
+    def save_file(self, name: str, data: str | bytes) -> None:
+        write_atomic(self.path / name, data)
+
+    def save_config(self, text: str) -> str:
+        """Write config.yaml; returns its digest, for metrics.json's config_sha256."""
+        write_atomic(self.path / CONFIG, text)
+        return digest(text)
+
+    def save_vocabulary(self, vocabulary: list) -> None:
+        write_atomic(self.path / VOCABULARY, json_text(vocabulary))
+
+    def save_history(self, rows: list[dict[str, Any]]) -> None:
+        write_atomic(self.path / HISTORY, history_csv(rows))
+
+    def save_metrics(self, metrics: Metrics) -> None:
+        write_atomic(self.path / METRICS, json_text(metrics.to_dict()))
+
+    def save_model(self, save: Callable[[Path], None]) -> None:
+        """save(path) writes the model to a temporary .keras file, renamed into place."""
+        tmp = self.path / f".partial-{os.getpid()}.{MODEL}"
+        try:
+            save(tmp)
+            os.replace(tmp, self.path / MODEL)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# read and find
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished or interrupted run, read back: its validated config and its metrics."""
+
+    path: Path
+    cfg: Config
+    metrics: Metrics
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The flattened config: dotted keys in the schema's order."""
+        return flatten(self.cfg.dump())
+
+
+def is_run(path: Path) -> bool:
+    return (path / METRICS).is_file() and (path / CONFIG).is_file()
+
+
+def read_metrics(path: Path) -> Metrics:
+    """A run's metrics.json, validated.
+
+    Raises:
+        DamagedRunError: not JSON, not a mapping, or a field missing or of the wrong type.
+    """
+    try:
+        raw = json.loads((path / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise DamagedRunError(path, METRICS, type(err).__name__) from None
+    return metrics_from_dict(raw, where=path)
+
+
+def try_read_metrics(path: Path) -> Metrics | None:
+    """metrics.json if it is there and sound, else None (an unfinished or damaged run)."""
+    try:
+        return read_metrics(path)
+    except DamagedRunError:
+        return None
+
+
+def read_config(path: Path) -> Config:
+    """A run's config.yaml, validated (ConfigError names the problem)."""
+    return load_config(path / CONFIG)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+MAX_VOCABULARY_BYTES = 64 << 20
+
+
+def read_vocabulary(path: Path) -> list | None:
+    """vocabulary.json (id -> original value), checked: a list of distinct numbers or strings.
+
+    Raises:
+        DamagedRunError: not JSON, not such a list, or implausibly large.
+    """
+    file = path / VOCABULARY
+    if not file.is_file():
+        return None
+    if file.stat().st_size > MAX_VOCABULARY_BYTES:
+        raise DamagedRunError(path, VOCABULARY, f"over {MAX_VOCABULARY_BYTES >> 20} MiB")
+    try:
+        values = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:
+        raise DamagedRunError(path, VOCABULARY, type(err).__name__) from None
+    if not isinstance(values, list) or not values:
+        raise DamagedRunError(path, VOCABULARY, "not a list of values")
+    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+        raise DamagedRunError(path, VOCABULARY, "holds something other than numbers and "
+                                                "strings")
+    if len({str(v) for v in values}) != len(values):
+        raise DamagedRunError(path, VOCABULARY, "holds a value twice")
+    return values
+
+
+def edited_config(path: Path) -> bool:
+    """True when config.yaml differs from the config the run was trained with (as recorded in
+    metrics.json; runs without the record are taken as they are)."""
+    metrics = try_read_metrics(path)
+    if metrics is None or metrics.config_sha256 is None:
+        return False
+    try:
+        return digest((path / CONFIG).read_text(encoding="utf-8")) != metrics.config_sha256
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def read(path: Path) -> RunRecord:
+    """A run directory's config and metrics.
+
+    Raises:
+        RunDirError: no config.yaml or metrics.json.
+        ConfigError, DamagedRunError: a file that cannot be read.
+    """
+    if not is_run(path):
+        raise RunDirError(f"{path} is not a finished run directory (it needs {CONFIG} and "
+                          f"{METRICS}); train one with `echo-cli train CONFIG --out {path}`")
+    cfg, metrics = read_config(path), read_metrics(path)
+    if edited_config(path):
+        raise DamagedRunError(path, CONFIG, "changed after training: it no longer matches the "
+                                            "config_sha256 in metrics.json; restore it")
+    return RunRecord(path=path, cfg=cfg, metrics=metrics)
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """history.csv as rows of numbers (epoch as int)."""
+    with (path / HISTORY).open(newline="", encoding="utf-8") as fh:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(fh)]
+
+
+def is_live(path: Path) -> bool:
+    """True while a process holds the run directory's lock (it is still being written)."""
+    return owner(path) is not None
+
+
+def sweep_runs(path: Path) -> list[Path]:
+    """A sweep directory's finished runs, in name order (moved-aside ones left out)."""
+    return sorted(p for p in (path / "runs").iterdir() if is_run(p) and FAILED_MARK not in p.name)
+
+
+def find(paths: list[Path]) -> list[Path]:
+    """The run directories under each path: the path itself, or a sweep's finished runs.
+
+    Raises:
+        RunDirError: a path that is neither, or a sweep with no finished run.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if is_run(path):
+            found.append(path)
+        elif (path / "runs").is_dir():
+            runs = sweep_runs(path)
+            if not runs:
+                raise RunDirError(f"{path} holds no finished run")
+            found.extend(runs)
+        else:
+            raise RunDirError(f"{path} is neither a run directory ({CONFIG} and {METRICS}) "
+                              f"nor a sweep directory (runs/)")
+    return found
+

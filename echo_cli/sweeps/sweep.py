@@ -1,0 +1,424 @@
+"""A sweep: its grid, its directory (definition, lock, runs, resumption) and its summaries.
+
+    grid = parse_grid(["model.kind=lstm,mlp", "data.lag=1,2"])
+    job = Sweep(Path("runs/sweep"), config=Path("configs/lag1.yaml"), grid=grid, seeds=3,
+                base_seed=1)                  # 2 x 2 x 3 = 12 runs
+    records = job.prepare()                   # finished runs are kept; executors.py runs the rest
+    job.write_results(records, title="...")   # results.csv and summary.md
+
+Every run has its own run directory under SWEEP/runs/, so a sweep is resumable, each run is
+reproducible on its own, and a failure stays in its run. This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from echo_cli.config.loading import ConfigError
+from echo_cli.config.yamlio import describe_error, parse_yaml
+from echo_cli.errors import EchoError
+from echo_cli.output import tables
+from echo_cli.stats import mean, pooled_accuracy, std
+from echo_cli.store import rundir
+from echo_cli.store.files import write_atomic, write_csv, write_json
+from echo_cli.store.rundir import Metrics
+
+SWEEP_FILE = "sweep.json"
+LOCK_FILE = "sweep.lock"
+# the metrics (rundir.Metrics fields) each row of results.csv carries
+RESULT_FIELDS = ["heldout_accuracy", "heldout_correct", "heldout_targets", "ci95_low",
+                 "ci95_high", "train_seconds", "updates", "samples_to_target", "parameters",
+                 "multiply_adds_per_sample", "chance_accuracy", "task", "heldout_loss",
+                 "baseline_loss", "heldout_within", "heldout_within_count", "heldout_sequences"]
+
+
+
+class SweepError(EchoError, ValueError):
+    """A sweep that cannot start. The message is one line, ready to print."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the sweep: the swept values and a seed."""
+
+    values: tuple[tuple[str, Any], ...]
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The run's directory name: key=value pairs, long values shortened with a hash (the
+        full values are in the run's config.yaml)."""
+        parts = [f"{key.split('.')[-1]}={_short(str(value), 40)}" for key, value in self.values]
+        name = re.sub(r"[^A-Za-z0-9_.=,~-]", "_", ",".join([*parts, f"seed={self.seed}"]))
+        return _short(name, MAX_NAME)
+
+    def overrides(self) -> list[str]:
+        """`--set` items; JSON is valid YAML, so every value reads back as it was swept."""
+        return [*(f"{k}={json.dumps(v)}" for k, v in self.values), f"seed={self.seed}"]
+
+
+MAX_NAME = 180  # bytes of a run directory's name; filesystems allow 255
+
+
+def _short(text: str, limit: int) -> str:
+    """text, or its start and a hash of the whole when longer than limit."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    return f"{text[: limit - 11]}~{digest}"
+
+
+@dataclass
+class Record:
+    point: Point
+    run_dir: Path
+    status: str = "not run"  # done | failed | interrupted | not run
+    error: str = ""
+    metrics: Metrics | None = None
+
+
+def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, list[Any]]]:
+    """`KEY=V1,V2,...` strings to (key, values), each value parsed as a YAML scalar.
+
+    Keys joined by `+` move together, their values joined by `:`, e.g.
+    `data.lag+data.window=1:5,2:6` tries (lag 1, window 5) and (lag 2, window 6).
+
+    Raises:
+        SweepError: no `=`, an empty key or value list, an unknown key, a key given twice,
+            tied values that do not match their keys, or no grid when one is required.
+    """
+    from echo_cli.config.loading import clip, cut, leaf_keys, suggest_key
+
+    grid: list[tuple[str, list[Any]]] = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        values = [v.strip() for v in text.split(",")]
+        if not sep or not key or not any(values):
+            raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, "
+                             f"got {cut(item)}")
+        if not all(values):
+            raise SweepError(f"--grid {clip(key)} has an empty value in {cut(text)}; remove "
+                             f"the extra comma")
+        tied = [k.strip() for k in key.split("+")]
+        for i, k in enumerate(tied):
+            if k == "seed":
+                raise SweepError("--grid seed is not allowed: use --seeds N for seeds")
+            if k == "name":
+                raise SweepError("--grid name is not allowed: each run is named after its "
+                                 "grid values")
+            if k in grid_keys(grid) or k in tied[:i]:
+                raise SweepError(f"--grid sets {k} twice; list all its values in one --grid")
+        key = "+".join(tied)
+        if len(tied) > 1:
+            parts = [v.split(":") for v in values]
+            if any(len(p) != len(tied) for p in parts):
+                raise SweepError(f"--grid {key} ties {len(tied)} keys, so each value needs "
+                                 f"{len(tied)} parts joined by ':', e.g. 1:5, got {text!r}")
+            grid.append((key, [[_value(key, x) for x in p] for p in parts]))
+        else:
+            grid.append((key, [_value(key, v) for v in values]))
+    if required and not grid:
+        raise SweepError("give at least one --grid KEY=V1,V2,..., e.g. --grid data.lag=1,2,4")
+    for key in grid_keys(grid):
+        if key in leaf_keys():
+            continue
+        example = next((k for k in leaf_keys() if k.startswith(key + ".")), None)
+        if example:
+            raise SweepError(f"--grid {key} is a section, not a key; give a key inside it, "
+                             f"such as {example}")
+        raise SweepError(f"--grid {clip(key)} is not a known key; {suggest_key(key)}")
+    return grid
+
+
+def _value(key: str, text: str) -> Any:
+    """One grid value, read as YAML the way --set reads it."""
+    from echo_cli.config.loading import clip, cut
+
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as err:
+        raise SweepError(f"--grid {clip(key)}: {cut(text)} is not a valid YAML value"
+                         f"{describe_error(err)}") from None
+
+
+MAX_RUNS = 10_000  # a sweep larger than this is a mistake: split it
+
+
+def count_runs(grid: list[tuple[str, list[Any]]], seeds: int) -> int:
+    """Runs a grid makes: the product of its value counts, times the seeds."""
+    total = seeds
+    for _, values in grid:
+        total *= len(values)
+    return total
+
+
+def check_size(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int,
+               overrides: list[str]) -> None:
+    """Refuse a sweep too large to run, seeds past the seed range, or a --set that a --grid
+    key would silently replace.
+
+    Raises:
+        SweepError: one line naming the problem.
+    """
+    runs = count_runs(grid, seeds)
+    if runs > MAX_RUNS:
+        raise SweepError(f"the grid and --seeds make {runs:,} runs; a sweep holds at most "
+                         f"{MAX_RUNS:,}: use fewer values, or split it into sweeps")
+    if base_seed + seeds - 1 > 2**32 - 1:
+        raise SweepError(f"--seeds {seeds} from seed {base_seed} reaches past 2**32 - 1; give "
+                         f"fewer seeds or a lower seed")
+    set_keys = {item.partition("=")[0].strip() for item in overrides}
+    for key in grid_keys(grid):
+        if key in set_keys:
+            raise SweepError(f"--set {key} and --grid {key} both set it; the grid would "
+                             f"replace it in every run, so drop one")
+
+
+def check_points(points: list[Point]) -> None:
+    """Every run needs a directory of its own.
+
+    Raises:
+        SweepError: two points with the same name (a value listed twice, say).
+    """
+    seen: dict[str, Point] = {}
+    for point in points:
+        if point.name in seen:
+            raise SweepError(f"two runs would share the name {point.name}: a value is listed "
+                             f"twice (or two values differ only in characters that names drop)")
+        seen[point.name] = point
+
+
+def grid_keys(grid: list[tuple[str, list[Any]]]) -> list[str]:
+    """Every config key the grid sets, tied keys split."""
+    return [k for key, _ in grid for k in key.split("+")]
+
+
+def expand(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int) -> list[Point]:
+    """The cartesian product of the grid, times `seeds` seeds from base_seed up."""
+    points = []
+    for combo in itertools.product(*[values for _, values in grid]):
+        values: list[tuple[str, Any]] = []
+        for (key, _), value in zip(grid, combo, strict=True):
+            keys = key.split("+")
+            values.extend(zip(keys, value if len(keys) > 1 else [value], strict=True))
+        for s in range(seeds):
+            points.append(Point(values=tuple(values), seed=base_seed + s))
+    return points
+
+
+class Sweep:
+    """A sweep directory: its definition, its run directories and its result files."""
+
+    def __init__(self, out: Path, *, config: Path, grid: list[tuple[str, list[Any]]],
+                 seeds: int, base_seed: int, base_overrides: list[str] | None = None,
+                 resolved: dict[str, Any] | None = None):
+        self.out, self.config = out, config
+        self.base_overrides = list(base_overrides or [])
+        # The resolved base config (not its path) defines the sweep: editing the YAML between
+        # sessions is a different sweep, and another path to the same file is the same one.
+        self.definition = {"config": resolved if resolved is not None else str(config),
+                           "set": self.base_overrides, "grid": [[k, v] for k, v in grid],
+                           "seeds": seeds, "base_seed": base_seed}
+        check_size(grid, seeds=seeds, base_seed=base_seed, overrides=self.base_overrides)
+        self.points = expand(grid, seeds=seeds, base_seed=base_seed)
+        check_points(self.points)
+        self.keys = grid_keys(grid)
+        self.axes = [key.split("+")[0] for key, _ in grid]  # one key per axis, for plots
+        self._lock: int | None = None
+
+    def overrides(self, point: Point) -> list[str]:
+        """The sweep's own --set items, then the point's values and seed."""
+        return [*self.base_overrides, *point.overrides()]
+
+    def prepare(self) -> list[Record]:
+        """Create or reopen the directory. Finished runs are kept and skipped; the directory
+        of a failed or interrupted run is moved aside (never overwritten) to run again.
+
+        Raises:
+            SweepError: OUT holds something else, or a different sweep.
+        """
+        spec = self.out / SWEEP_FILE
+        if spec.is_file():
+            try:
+                saved = json.loads(spec.read_text())
+            except (OSError, json.JSONDecodeError):
+                raise SweepError(f"{spec} is damaged; give a new --out directory") from None
+            if saved != self.definition:
+                raise SweepError(f"--out {self.out} holds a different sweep (another config, "
+                                 f"--set, grid or seeds); give a new directory, or repeat that "
+                                 f"sweep's own command to resume it")
+        elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+            raise SweepError(f"--out {self.out} already holds files and is not a sweep; it is "
+                             f"left untouched, give a new or empty directory")
+        try:
+            (self.out / "runs").mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.out / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as err:
+            raise SweepError(f"cannot create --out {self.out}: {err.strerror}") from None
+        try:  # the OS releases the lock when its holder dies, however it dies
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._lock, 64).decode(errors="replace").strip() or "?"
+            os.close(self._lock)
+            self._lock = None
+            raise SweepError(f"another sweep is running in {self.out} (pid {holder}); wait for "
+                             f"it, or stop it first") from None
+        os.ftruncate(self._lock, 0)
+        os.pwrite(self._lock, str(os.getpid()).encode(), 0)
+        write_json(spec, self.definition)
+        records = []
+        for point in self.points:
+            run_dir = self.out / "runs" / point.name
+            record = Record(point=point, run_dir=run_dir)
+            _wait_for(run_dir)
+            metrics = rundir.try_read_metrics(run_dir)
+            if metrics is not None and not metrics.interrupted and metrics.failed_step is None:
+                record.status, record.metrics = "done", metrics
+            elif run_dir.exists():
+                k = 1
+                while run_dir.with_name(f"{run_dir.name}{rundir.FAILED_MARK}{k}").exists():
+                    k += 1
+                run_dir.rename(run_dir.with_name(f"{run_dir.name}{rundir.FAILED_MARK}{k}"))
+            records.append(record)
+        return records
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing releases the flock; the file stays, unlocked
+            self._lock = None
+
+    def write_results(self, records: list[Record], *, title: str) -> list[dict[str, Any]]:
+        """results.csv (one row per run) and summary.md (one row per grid point).
+
+        Returns:
+            The summary rows, for the console table.
+        """
+        table = rows(records, self.keys)
+        summary = summarize(table, self.keys)
+        write_csv(self.out / "results.csv", table)
+        write_atomic(self.out / "summary.md", tables.sweep_markdown(summary, self.keys,
+                                                                    title=title))
+        return summary
+
+    def plot(self, records: list[Record], *, title: str) -> bool:
+        """sweep.png: accuracy against the first axis, a line per value of the second, once a
+        run is done. Returns whether it was drawn."""
+        from echo_cli.output import plots
+
+        table = rows(records, self.keys)
+        points = plot_points(table, self.axes)
+        if not points:
+            return False
+        others = self.axes[2:]
+        write_atomic(self.out / "sweep.png", plots.sweep_png(
+            points, x_key=self.axes[0], line_key=self.axes[1] if len(self.axes) > 1 else None,
+            chance=min(row["chance_accuracy"] for row in table if row["status"] == "done"),
+            title=title + (f"\n(pooled over {', '.join(others)})" if others else "")))
+        return True
+
+
+def _wait_for(run_dir: Path, *, seconds: float = 60.0) -> None:
+    """Wait while another process still writes run_dir (a run of a killed sweep stopping).
+
+    Raises:
+        SweepError: it is still being written after `seconds`.
+    """
+    deadline = time.monotonic() + seconds
+    while rundir.is_live(run_dir):
+        if time.monotonic() > deadline:
+            raise SweepError(f"{run_dir} is still being written by {rundir.owner(run_dir)}; "
+                             f"stop that process, then resume")
+        time.sleep(0.2)
+
+
+def reject_invalid(job: Sweep, records: list[Record]) -> None:
+    """Record points whose config can never run as failed, with the config's one-line error,
+    without starting a process for them."""
+    from echo_cli.config.loading import load_config
+
+    for record in records:
+        if record.status != "not run":
+            continue
+        try:
+            load_config(job.config, overrides=job.overrides(record.point))
+        except ConfigError as err:
+            record.status, record.error = "failed", str(err).split(": ", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# result files
+
+def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:
+    """One row per run: swept values, seed, status, error and the metrics that matter."""
+    out = []
+    for r in records:
+        row = {"name": r.point.name, **dict(r.point.values), "seed": r.point.seed,
+               "status": r.status, "error": r.error}
+        done = r.status == "done" and r.metrics is not None
+        row.update({k: getattr(r.metrics, k) if done else None for k in RESULT_FIELDS})
+        row["run_dir"] = str(r.run_dir)
+        out.append(row)
+    return out
+
+
+def figure(row: dict[str, Any]) -> tuple[float | None, int, int]:
+    """A done run's accuracy figure and its counts: the held-out accuracy (echo, copy), or the
+    share of sums within the tolerance (adding)."""
+    if row["heldout_accuracy"] is not None:
+        return row["heldout_accuracy"], row["heldout_correct"], row["heldout_targets"]
+    return row["heldout_within"], row["heldout_within_count"], row["heldout_sequences"]
+
+
+def summarize(table: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds for each grid point, plus the pooled accuracy
+    of all its held-out targets with a Wilson interval."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in table:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    summary = []
+    for values, group in groups.items():
+        done = [r for r in group if r["status"] == "done"]
+        figures = [figure(r) for r in done]
+        accs = [f[0] for f in figures]
+        pooled, low, high = pooled_accuracy([(f[1], f[2]) for f in figures])
+        losses = [r["heldout_loss"] for r in done if r["heldout_loss"] is not None]
+        to_target = [r["samples_to_target"] for r in done if r["samples_to_target"] is not None]
+        summary.append({
+            **dict(zip(keys, values, strict=True)),
+            "runs": f"{len(done)}/{len(group)}",
+            "mean_accuracy": mean(accs),
+            "std_accuracy": std(accs),
+            "accuracy": pooled,
+            "ci95_low": low,
+            "ci95_high": high,
+            "mean_train_seconds": mean([r["train_seconds"] for r in done]),
+            "mean_samples_to_target": mean(to_target) if to_target else None,
+            "reached_target": f"{len(to_target)}/{len(done)}" if done else "0/0",
+            "parameters": done[0]["parameters"] if done else None,
+            "chance": done[0]["chance_accuracy"] if done else None,
+            "mean_loss": mean(losses) if losses else None,
+            "baseline_loss": done[0]["baseline_loss"] if done else None,
+        })
+    return summary
+
+
+def plot_points(table: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
+    """Pooled accuracy figure per value of the first two axes (any other axes pooled too)."""
+    from echo_cli.analysis.compare import pool_points
+
+    done = [row for row in table if row["status"] == "done"]
+    return pool_points([(row, *figure(row)[1:]) for row in done], axes[:2]) if done else []
+
+
