@@ -11,8 +11,8 @@
     run.predict_heldout()                    # the same for a fresh held-out sequence
     run = ec.open_run("runs/lag1-20261129-120000")   # a run trained by the CLI, or here
 
-Training takes the CLI's path (experiment.prepare, rundir.create, experiment.Run), so it
-writes the same run directory; prediction is infer.py's, as `echo-cli predict` uses it. A
+Training takes the CLI's path (experiment.prepare, claim.create, experiment.Training), so it
+writes the same run directory; prediction is analysis/trained.py's, as `echo-cli predict` uses it. A
 problem raises the EchoError subclass whose one-line message the CLI would print. Keras,
 pandas and matplotlib are imported only when a call needs them.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 from echo_cli.config.loading import Config, load_config
 from echo_cli.errors import EchoError
-from echo_cli.store import rundir
+from echo_cli.store import claim, rundir
 
 ENGINES = ("fast", "tutorial")
 PREDICTION_COLUMNS = ("t", "input", "expected", "predicted", "probability", "match", "note")
@@ -96,19 +96,19 @@ def train(cfg: Config | str | Path, *, out: str | Path | None = None,
     cfg, dataset, _ = experiment.prepare(cfg, engine=engine)
     if progress:
         if dataset is not None:
-            print(experiment.describe_dataset(cfg, dataset))
+            print(cfg.task.describe_dataset(cfg, dataset))
         for note in cfg.warnings():
             print(f"note: {note}")
-    with rundir.create(Path(out) if out is not None else None, cfg.name,
-                       runs=Path(runs) if runs is not None else None) as claim:
-        job = experiment.Run(cfg, claim.path, engine=engine, dataset=dataset)  # imports Keras
+    with claim.create(Path(out) if out is not None else None, cfg.name,
+                       runs=Path(runs) if runs is not None else None) as taken:
+        job = experiment.Training(cfg, taken.path, engine=engine, dataset=dataset)  # Keras
         bar = _Bar(cfg, enabled=progress)
         try:
             job.train(on_epoch=bar.update)
         finally:
             bar.close()
         outcome = job.finish()
-    path, result = claim.path, outcome.result
+    path, result = taken.path, outcome.result
     for note in outcome.notes:
         print(f"note: {note}")
     if outcome.failed_step == "train":
@@ -142,7 +142,7 @@ class _Bar:
         except ImportError:
             raise NotebookError("the progress bar needs tqdm: pip install 'echo-cli[notebook]',"
                                 " or pass progress=False") from None
-        unit = "epoch" if cfg.data.task == "echo" else "update"
+        unit = cfg.task.epoch_unit
         # smoothing 0: the average rate, since the fast engine reports epochs in bursts
         self.bar = tqdm(total=cfg.train.epochs, desc=cfg.name, unit=unit, leave=True,
                         smoothing=0)
@@ -175,13 +175,13 @@ def open_run(path: str | Path) -> Run:
 
 class Run:
     """A run directory, read through rundir.py: its config, its metrics.json record, its
-    history and curves, its model, and predictions through infer.py."""
+    history and curves, its model, and predictions through analysis/trained.py."""
 
     def __init__(self, record: rundir.RunRecord):
         self.path: Path = record.path
         self.cfg: Config = record.cfg
         self.metrics: rundir.Metrics = record.metrics
-        self._loaded = None  # infer.Run, once the model is needed
+        self._loaded = None  # analysis.trained.TrainedRun, once the model is needed
 
     @property
     def name(self) -> str:
@@ -218,7 +218,10 @@ class Run:
         if not m.scored:
             return (f"{self.name}: not scored, interrupted after {m.epochs_completed} of "
                     f"{m.epochs} epochs")
-        return report.heldout_line(m.model_dump()).plain
+        task = self.cfg.task
+        return report.heldout_line(m.model_dump(), figure=task.figure, counted=task.counted,
+                                   chance_words=task.chance_words,
+                                   baseline_words=task.baseline_words(self.cfg)).plain
 
     def __repr__(self) -> str:
         return f"<Run {self.path}: {self.summary().splitlines()[0]}>"
@@ -238,7 +241,6 @@ class Run:
         import matplotlib.pyplot as plt
 
         from echo_cli.output import plots
-        from echo_cli.training.experiment import CURVE_LABELS
 
         # made through pyplot so that Jupyter's inline backend shows it, and closed so that
         # it is shown once, as the cell's value
@@ -248,7 +250,7 @@ class Run:
         return plots.curves_figure(
             rundir.read_history(self.path), chance=cfg.chance_accuracy,
             baseline=cfg.baseline_loss, title=f"{self.name}: {cfg.description or cfg.name}",
-            figure=fig, **CURVE_LABELS.get(cfg.data.task, {}))
+            figure=fig, **cfg.task.curve_labels)
 
     # -----------------------------------------------------------------------------------------
     # predict
@@ -278,20 +280,17 @@ class Run:
         data). sequence: which one, 0 for the first."""
         import numpy as np
 
-        from echo_cli.tasks import framing as data
-
         cfg = self.cfg
         if not isinstance(sequence, (int, np.integer)) or sequence < 0:
             raise NotebookError(f"sequence must be an integer ≥ 0, got {sequence!r}")
-        if cfg.data.source == "csv":
-            seqs = data.csv_dataset(cfg.data).heldout
+        dataset, _, _ = cfg.task.prepare(cfg)
+        if dataset is not None:
+            seqs = dataset.heldout
             if sequence >= len(seqs):
                 raise NotebookError(f"the file's held-out part has {len(seqs)} sequences; "
                                     f"sequence must be below {len(seqs)}, got {sequence}")
         else:
-            seqs = data.generate_sequences(data.stream_rng(cfg.seed, "heldout"),
-                                           count=int(sequence) + 1, length=cfg.data.length,
-                                           n_unique=cfg.data.n_unique)
+            seqs = cfg.task.sequences(cfg, "heldout", int(sequence) + 1)
         return self._rows([int(v) for v in seqs[sequence]])
 
     def _rows(self, ids: list[int]):
@@ -299,9 +298,6 @@ class Run:
 
         from echo_cli.analysis import trained as infer
 
-        if self.cfg.data.task != "echo":
-            raise infer.RunError(f"predict echoes integers, and this run's data.task is "
-                                 f"{self.cfg.data.task}; use `echo-cli inspect` for it")
         rows = infer.predict_rows(self._infer_run(), ids)
         frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object)
                               for c in PREDICTION_COLUMNS})

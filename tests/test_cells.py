@@ -6,6 +6,7 @@ import pytest
 from echo_cli.config.loading import load_config
 from echo_cli.models import factory as models
 from echo_cli.models.cells import GATES, Cell, NotRecurrentError
+from echo_cli.training.loop import build
 
 RNG = np.random.default_rng(0)
 
@@ -62,19 +63,22 @@ def test_the_state_carried_between_batches_is_keras_stateful_state(kind):
     import keras
 
     from echo_cli.analysis.probing import column_states
-    from echo_cli.tasks.framing import frame, generate_sequences, stream_rng
+    from echo_cli.models.base import model_ids
+    from echo_cli.tasks.base import stream_rng
+    from echo_cli.tasks.echo import plan
+    from echo_cli.tasks.framing import frame, generate_sequences
 
     cfg = load_config(overrides=[f"model.kind={kind}", "model.units=7", "data.n_unique=12",
                                  "data.window=3", "train.batch_size=4"])
-    model = models.build_model(cfg)
+    model = build(cfg)
     for w in model.trainable_weights:
         w.assign(RNG.normal(0, 0.5, w.shape).astype("float32"))
     seqs = generate_sequences(stream_rng(3, "heldout"), count=1, length=25, n_unique=12)
     states = column_states(model, cfg, seqs)
     hidden = keras.Model(model.input, model.get_layer(kind).output)
-    framed = frame(seqs, cfg.framing)
+    framed = frame(seqs, plan(cfg))
     models.reset_states(model)
-    by_keras = np.concatenate([hidden.predict_on_batch(models.model_input(batch))
+    by_keras = np.concatenate([hidden.predict_on_batch(model_ids(batch))
                                for batch in framed.x[0].reshape(-1, 4, 3)])
     models.reset_states(model)
     np.testing.assert_allclose(states.trace.h[0], by_keras, atol=1e-5)
@@ -84,7 +88,7 @@ def test_the_state_carried_between_batches_is_keras_stateful_state(kind):
 def test_a_model_without_a_recurrent_layer_has_no_cell():
     cfg = load_config(overrides=["model.kind=mlp", "model.stateful=false", "model.units=4"])
     with pytest.raises(NotRecurrentError):
-        Cell.of(models.build_model(cfg))
+        Cell.of(build(cfg))
 
 
 def test_the_cell_module_imports_no_keras():

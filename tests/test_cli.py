@@ -124,9 +124,9 @@ def test_train_writes_a_run_directory_that_repeats(tiny_overrides):
 
 
 def test_train_default_run_directory_is_named_and_never_shared(tiny_overrides, monkeypatch):
-    from echo_cli.store import rundir
+    from echo_cli.store import claim
 
-    monkeypatch.setattr(rundir, "timestamp", lambda: "20261129-120000")
+    monkeypatch.setattr(claim, "timestamp", lambda: "20261129-120000")
     sets = [arg for item in tiny_overrides for arg in ("--set", item)]
     first = invoke("train", ROOT / "configs/lag1.yaml", *sets)
     second = invoke("train", ROOT / "configs/lag1.yaml", *sets)  # the same second
@@ -242,7 +242,7 @@ def test_results_tabulates_run_directories(tiny_overrides):
 
 def test_results_rejects_a_directory_that_is_not_a_run():
     Path("empty").mkdir()
-    assert_one_line_error(invoke("results", "empty"), "empty is not a finished run directory")
+    assert_one_line_error(invoke("results", "empty"), "empty is not a run directory")
 
 
 def test_results_rejects_damaged_run_files():

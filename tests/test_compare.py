@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY, sets
+from helpers import TINY, sets
 from typer.testing import CliRunner
 
 from echo_cli.cli import app
@@ -59,7 +59,7 @@ def test_plot_axes_skip_labels_seeds_and_keys_tied_to_another():
 # -------------------------------------------------------------------------------- on fake runs
 
 def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
-    from conftest import METRICS, fake_run
+    from helpers import METRICS, fake_run
 
     from echo_cli.analysis.compare import collect, differing_keys, plot_axes, plot_points
 
@@ -67,8 +67,12 @@ def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
     sweep = tmp_path / "sweep"
     fake_run(sweep / "runs" / "x", {**METRICS, "heldout_correct": 54}, overrides=["seed=2"])
     fake_run(sweep / "runs" / "y", {**METRICS, "interrupted": True, "heldout_accuracy": None})
-    runs, skipped = collect([a, sweep])
-    assert skipped == []
+    (tmp_path / "half").mkdir()  # claimed, never finished: config.yaml only
+    (tmp_path / "half" / "config.yaml").write_text("name: half\n")
+    runs, skipped = collect([a, sweep, tmp_path / "half"])
+    assert skipped == [f"{sweep / 'runs' / 'y'} was interrupted before it was scored",
+                       f"{tmp_path / 'half'} did not finish (no metrics.json); train it again "
+                       f"to include it"]
     assert [Path(r["path"]).name for r in runs] == ["a", "x"]
     assert differing_keys(runs) == ["seed", "data.lag", "data.window"]
     assert plot_axes(runs, differing_keys(runs)) == ["data.lag"]
@@ -77,7 +81,7 @@ def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
 
 
 def test_compare_names_a_damaged_run_in_one_line(tmp_path):
-    from conftest import METRICS, fake_run
+    from helpers import METRICS, fake_run
 
     run = fake_run(tmp_path / "r", {**METRICS, "heldout_targets": "many"})
     result = runner.invoke(app, ["compare", str(run)])
@@ -86,13 +90,14 @@ def test_compare_names_a_damaged_run_in_one_line(tmp_path):
 
 
 def test_results_rows_and_files_come_from_the_runs(tmp_path):
-    from conftest import METRICS, fake_run
+    from helpers import METRICS, fake_run
 
     from echo_cli.analysis.compare import result_rows, write_results
 
     run = fake_run(tmp_path / "r", {**METRICS, "heldout_accuracy": 0.5},
                    overrides=["description=a test", "data.lag=2", "data.window=6"])
-    rows = result_rows([run])
+    rows, skipped = result_rows([run])
+    assert skipped == []
     assert rows[0]["heldout_accuracy"] == 0.5 and rows[0]["key settings"].startswith("lag 2")
     write_results(rows, tmp_path / "out", sources=[str(run)])
     md = (tmp_path / "out" / "results.md").read_text()
@@ -102,7 +107,7 @@ def test_results_rows_and_files_come_from_the_runs(tmp_path):
 
 
 def test_compare_names_each_malformed_run_and_compares_the_rest(tmp_path):
-    from conftest import METRICS, fake_run
+    from helpers import METRICS, fake_run
 
     good = fake_run(tmp_path / "good")
     other = fake_run(tmp_path / "other", overrides=["data.lag=2", "data.window=6"])
@@ -120,7 +125,7 @@ def test_compare_names_each_malformed_run_and_compares_the_rest(tmp_path):
 
 
 def test_results_never_overwrites_without_force(tmp_path, monkeypatch):
-    from conftest import fake_run
+    from helpers import fake_run
 
     monkeypatch.chdir(tmp_path)
     run = fake_run(tmp_path / "r")
@@ -135,7 +140,7 @@ def test_results_never_overwrites_without_force(tmp_path, monkeypatch):
 
 
 def test_terminal_escapes_in_names_are_shown_not_obeyed(tmp_path):
-    from conftest import fake_run
+    from helpers import fake_run
 
     run = fake_run(tmp_path / "evil\x1b]0;pwned\x07name")
     result = runner.invoke(app, ["compare", str(run), str(fake_run(tmp_path / "plain",
@@ -163,7 +168,7 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tmp_path):
 )
 def test_impossible_metrics_are_refused_by_results_and_skipped_by_compare(tmp_path, edit,
                                                                           reason):
-    from conftest import fake_run
+    from helpers import fake_run
 
     run = fake_run(tmp_path / "r")
     (run / "metrics.json").write_text(edit((run / "metrics.json").read_text()))
@@ -175,7 +180,7 @@ def test_impossible_metrics_are_refused_by_results_and_skipped_by_compare(tmp_pa
 
 
 def test_a_config_edited_after_training_is_not_credited_with_its_metrics(tmp_path):
-    from conftest import METRICS, fake_run
+    from helpers import METRICS, fake_run
 
     from echo_cli.store import rundir
 

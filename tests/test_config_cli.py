@@ -16,8 +16,9 @@ from typer.core import TyperArgument
 from typer.testing import CliRunner
 
 from echo_cli.cli import app
-from echo_cli.cli.config import complete_config, complete_run, complete_run_or_sweep
-from echo_cli.config.loading import json_schema, key_docs, leaf_keys, load_config
+from echo_cli.cli.completion import complete_config, complete_run, complete_run_or_sweep
+from echo_cli.config.keys import json_schema, key_docs
+from echo_cli.config.loading import leaf_keys, load_config
 from echo_cli.store import rundir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,13 +120,21 @@ def test_the_checked_in_schema_is_what_config_schema_prints():
 def test_the_schema_describes_every_key():
     schema = json_schema()
     assert schema["additionalProperties"] is False
+
+    def definitions(prop: dict) -> list[dict]:  # a section, or each task's data section
+        refs = [prop] if "$ref" in prop else prop["oneOf"]
+        return [schema["$defs"][r["$ref"].rsplit("/", 1)[-1]] for r in refs]
+
     for key in leaf_keys():
         *sections, name = key.split(".")
-        node = schema
+        nodes = [schema]
         for section in sections:
-            node = schema["$defs"][node["properties"][section]["$ref"].rsplit("/", 1)[-1]]
-        assert node["additionalProperties"] is False
-        assert node["properties"][name]["description"], key
+            nodes = [d for node in nodes for d in definitions(node["properties"][section])]
+        holding = [node for node in nodes if name in node["properties"]]
+        assert holding, key
+        for node in holding:
+            assert node["additionalProperties"] is False
+            assert node["properties"][name]["description"], key
     assert schema["properties"]["train"]["description"]
 
 

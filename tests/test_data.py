@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from echo_cli.tasks import framing as data
+from echo_cli.tasks.base import stream_rng
 from echo_cli.tasks.framing import MISSING, Framing, frame
 
 SEQ = np.array([[10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]])  # value = 10 + t
@@ -131,9 +132,9 @@ def test_one_hot_and_decode_round_trip():
 
 
 def test_streams_are_reproducible_and_independent():
-    a = data.generate_sequences(data.stream_rng(1, "train"), count=3, length=25, n_unique=100)
-    b = data.generate_sequences(data.stream_rng(1, "train"), count=3, length=25, n_unique=100)
-    c = data.generate_sequences(data.stream_rng(1, "heldout"), count=3, length=25, n_unique=100)
+    a = data.generate_sequences(stream_rng(1, "train"), count=3, length=25, n_unique=100)
+    b = data.generate_sequences(stream_rng(1, "train"), count=3, length=25, n_unique=100)
+    c = data.generate_sequences(stream_rng(1, "heldout"), count=3, length=25, n_unique=100)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() < 100

@@ -6,27 +6,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
+from helpers import one_line_error
 from typer.testing import CliRunner
 
 from echo_cli.analysis.trained import load_run, predict_rows
 from echo_cli.cli import app
-from echo_cli.tasks import framing as data
+from echo_cli.tasks import csv_source as data
+from echo_cli.training.loop import build
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
 def sets(*items: str) -> list[str]:
-    return [arg for item in items for arg in ("--set", item)]
-
-
-def one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
-    assert "Traceback" not in result.output
+    return helpers.sets(items)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +125,8 @@ COMPILED_VS_OP_BY_OP = """
 import sys
 from pathlib import Path
 import numpy as np
-from echo_cli.analysis.trained import Streamer, load_run
+from echo_cli.analysis.stream import Streamer
+from echo_cli.analysis.trained import load_run
 run = load_run(Path(sys.argv[1]))
 values = np.random.default_rng(4).integers(0, run.cfg.data.n_unique, size=int(sys.argv[2]))
 compiled, op_by_op = Streamer(run), Streamer(run, compiled=False)
@@ -304,11 +301,10 @@ def test_check_data_reads_csv_configs():
 
 def test_embedding_model_takes_ids_and_masks_with_zero():
     from echo_cli.config.loading import load_config
-    from echo_cli.models import factory as models
 
     cfg = load_config(overrides=["model.encoding=embedding", "model.embedding_dim=8",
                                  "data.missing=mask", "train.batch_size=6"])
-    model = models.build_model(cfg)
+    model = build(cfg)
     assert model.get_layer("embedding").get_weights()[0].shape == (101, 8)
     assert "one_hot" not in {layer.name for layer in model.layers}
     out = model.predict(np.zeros((6, 5), dtype="int32"), verbose=0)
@@ -354,11 +350,13 @@ def rewrite_config(run: Path, **changes: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [
-        ({"n_unique": "50"}, "data.n_unique is 50 in config.yaml, but the model predicts 20"),
+        ({"n_unique": "50"},
+         "data.n_unique makes 50 outputs in config.yaml, but the model predicts 20"),
         ({"units": "7"}, "model.units is 7 in config.yaml, but the model has 30"),
         ({"window": "4"}, "data.window makes 4 input steps in config.yaml, but the model takes 3"),
         ({"kind": "gru"}, "model.kind is gru in config.yaml, but the model is lstm"),
-        ({"target": "sequence"}, "data.target is sequence in config.yaml, but the model has one"),
+        ({"target": "sequence"}, "data.target asks for an output per step in config.yaml, but the "
+                                 "model has one output per sample"),
         ({"stateful": "false"}, "model.stateful is false in config.yaml, but the model is"),
     ],
 )

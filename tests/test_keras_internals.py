@@ -3,6 +3,8 @@
 import pytest
 
 from echo_cli.models import keras_internals
+from echo_cli.models.base import model_ids
+from echo_cli.training.loop import build
 
 
 @pytest.mark.parametrize(("owner", "name", "why"), keras_internals.INTERNALS,
@@ -34,8 +36,8 @@ def test_the_stateless_forward_pass_carries_the_state(small_config):
     from echo_cli.models import factory as models
 
     cfg = small_config("lag1", "model.units=3")
-    model = models.build_model(cfg)
-    x = models.model_input(np.random.default_rng(0).integers(0, 20, (5, 3)))
+    model = build(cfg)
+    x = model_ids(np.random.default_rng(0).integers(0, 20, (5, 3)))
     forward = keras_internals.stateless_forward(model)
     states = [np.zeros(v.shape, "float32") for v in keras_internals.rnn_state_variables(model)]
     weights = ([v.value for v in model.trainable_variables],

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import sets
+from helpers import sets
 from typer.testing import CliRunner
 
 import echo_cli.notebook as ec
-from echo_cli.analysis.trained import RunError
 from echo_cli.cli import app
 from echo_cli.config.loading import ConfigError
-from echo_cli.store import rundir
+from echo_cli.store import claim, rundir
+from echo_cli.tasks.base import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "echo.ipynb"
@@ -54,7 +54,7 @@ def test_load_takes_a_mapping_or_the_clis_strings():
 def test_train_writes_the_run_directory_echo_cli_train_writes(runs):
     api, cli = runs
     assert api.path.parent.name == "notebook" and api.name.startswith("lag1-")
-    assert rundir.timestamp()[:8] in api.name  # runs/notebook/lag1-<YYYYmmdd-HHMMSS>
+    assert claim.timestamp()[:8] in api.name  # runs/notebook/lag1-<YYYYmmdd-HHMMSS>
     files = {p.name for p in api.path.iterdir()}
     assert files == {p.name for p in cli.iterdir()}
     assert {rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES} <= files
@@ -114,9 +114,10 @@ def test_predict_gives_the_rows_of_echo_cli_predict(runs):
 
 def test_predict_heldout_is_predict_of_the_first_held_out_sequence(runs):
     from echo_cli.tasks import framing as data
+    from echo_cli.tasks.base import stream_rng
 
     api, _ = runs
-    sequence = data.generate_sequences(data.stream_rng(1, "heldout"), count=1, length=10,
+    sequence = data.generate_sequences(stream_rng(1, "heldout"), count=1, length=10,
                                        n_unique=8)[0].tolist()
     table = api.predict_heldout()
     assert list(table.input) == sequence
@@ -157,9 +158,9 @@ def test_an_interrupted_run_is_kept_and_the_interrupt_raised(tmp_path, monkeypat
 
 def test_problems_raise_the_one_line_echo_errors(runs, tmp_path):
     api, _ = runs
-    cases = [(lambda: ec.open_run(tmp_path), rundir.RunDirError, "not a finished run"),
-             (lambda: api.predict([1, "x", 3]), RunError, "'x' is not an integer"),
-             (lambda: api.predict([1, 9]), RunError, "9 is outside 0 .. 7"),
+    cases = [(lambda: ec.open_run(tmp_path), rundir.RunDirError, "is not a run directory"),
+             (lambda: api.predict([1, "x", 3]), InputError, "'x' is not an integer"),
+             (lambda: api.predict([1, 9]), InputError, "9 is outside 0 .. 7"),
              (lambda: ec.train(api.cfg, engine="slow"), ec.NotebookError, "engine must be"),
              (lambda: api.predict_heldout(-1), ec.NotebookError, "sequence must be")]
     for call, error, fragment in cases:

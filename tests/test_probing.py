@@ -5,21 +5,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sets
+from helpers import one_line_error, sets
 from typer.testing import CliRunner
 
 from echo_cli.analysis import probing
 from echo_cli.cli import app
 from echo_cli.models.cells import Trace
+from echo_cli.training.loop import build
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-
-
-def one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
 
 
 def synthetic_states(values: np.ndarray, remembers: int) -> probing.States:
@@ -53,13 +48,14 @@ def test_pairs_line_up_the_state_at_t_with_x_t_minus_k():
 
 def test_probes_are_fitted_on_validation_and_scored_on_held_out(monkeypatch):
     from echo_cli.config.loading import load_config
+    from echo_cli.tasks.echo import Echo
 
     seen = []
-    real = probing.sequences
+    real = Echo.sequences
 
-    def recording(cfg, stream, count):
+    def recording(self, cfg, stream, count):
         seen.append(stream)
-        return real(cfg, stream, count)
+        return real(self, cfg, stream, count)
 
     fitted_on = []
     real_fit = probing.fit
@@ -68,15 +64,14 @@ def test_probes_are_fitted_on_validation_and_scored_on_held_out(monkeypatch):
         fitted_on.append(y.copy())
         return real_fit(h, y, classes=classes)
 
-    monkeypatch.setattr(probing, "sequences", recording)
+    monkeypatch.setattr(Echo, "sequences", recording)
     monkeypatch.setattr(probing, "fit", recording_fit)
     cfg = load_config(overrides=["model.stateful=false", "model.units=5", "data.n_unique=10"])
-    from echo_cli.models import factory as models
 
-    curve = probing.memory_curve(models.build_model(cfg), cfg, sequences_each=30, max_lag=3)
+    curve = probing.memory_curve(build(cfg), cfg, sequences_each=30, max_lag=3)
     assert seen == ["validation", "heldout"] and [p.k for p in curve] == [0, 1, 2, 3]
-    held = real(cfg, "heldout", 30)
-    assert not np.array_equal(real(cfg, "validation", 30), held)
+    held = real(cfg.task, cfg, "heldout", 30)
+    assert not np.array_equal(real(cfg.task, cfg, "validation", 30), held)
     assert all(p.fitted == p.scored for p in curve)  # the same count from each stream
     assert len(fitted_on) == 4
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import sets
+from helpers import sets
 from typer.testing import CliRunner
 
 from echo_cli.cli import app

@@ -6,6 +6,7 @@ import math
 from rich.console import Console
 
 from echo_cli.output import report, tables
+from echo_cli.tasks import echo_views
 
 METRICS = {"heldout_accuracy": 0.9980, "heldout_correct": 19961, "heldout_targets": 20000,
            "heldout_sequences": 1000, "ci95_low": 0.9973, "ci95_high": 0.9986,
@@ -52,7 +53,7 @@ def test_cost_and_target_lines():
 def test_examples_mark_wrong_predictions():
     example = {"sequence": [5, 6, 7, 8], "t": [1, 2, 3], "expected": [5, 6, 7],
                "predicted": [5, 9, 7]}
-    lines = render(report.examples_table([example], lag=1, target="value")).splitlines()
+    lines = render(echo_views.examples_table([example], lag=1, target="value")).splitlines()
     assert lines[-1].split() == ["predicted", "5", "9✗", "7"]
     assert lines[-2].split() == ["target", "X(t-1)", "5", "6", "7"]
 
@@ -72,13 +73,15 @@ def test_the_sweep_summary_has_one_header_for_the_console_and_the_file():
                 "ci95_high": math.nan, "chance": None, "parameters": None,
                 "mean_train_seconds": math.nan, "mean_samples_to_target": None,
                 "reached_target": "0/0"}]
+    header = ["model.kind", "runs", "accuracy mean ± std", "pooled (95% CI)", "chance",
+              "loss (baseline)", "params", "train s", "samples to target"]
     md = tables.sweep_markdown(summary, ["model.kind"], title="kinds").splitlines()
-    assert md[4] == "| " + " | ".join(tables.sweep_columns(["model.kind"])) + " |"
+    assert md[4] == "| " + " | ".join(header) + " |"
     assert md[6] == ("| lstm | 2/2 | 0.5000 ± 0.1000 | 0.5000 (0.4000-0.6000) | 0.01 | 1.2 (4.605) "
                      "| 1,234 | 2.0 | - |")
     assert md[7] == "| mlp | 0/2 | - ± - | - (---) | - | - (-) | - | - | - |"
     console = render(tables.sweep_summary_table(summary, ["model.kind"], title="kinds"), 200)
-    for column in tables.sweep_columns(["model.kind"]):
+    for column in header:
         assert column in console
 
 
@@ -87,7 +90,8 @@ def test_result_rows_and_compare_table_use_the_metrics_as_given():
                                         "missing": "drop", "target": "value"},
            "model": {"kind": "gru", "units": 8, "stateful": False},
            "train": {"batch_size": 5, "learning_rate": 0.001, "target_accuracy": None}}
-    row = tables.result_row(cfg, {**METRICS, "name": "x", "target_accuracy": None})
+    row = tables.result_row(cfg, {**METRICS, "name": "x", "target_accuracy": None},
+                            task_settings=["lag 1", "window 5"])
     assert row["key settings"] == "lag 1, window 5, GRU(8), stateless, batch 5"
     assert row["held-out accuracy (95% CI)"] == "0.9980 (0.9973-0.9986)"
     assert row["samples to target"] == ""

@@ -9,43 +9,43 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import METRICS, fake_run
+from helpers import METRICS, fake_run
 
 from echo_cli.config.loading import load_config
-from echo_cli.store import rundir
+from echo_cli.store import claim, rundir
 from echo_cli.store.files import write_atomic
 
 # -------------------------------------------------------------------------------- create
 
 def test_out_is_claimed_when_new_or_empty_and_released_after(tmp_path):
-    with rundir.create(tmp_path / "new" / "run", "x") as claim:
-        assert claim.path == tmp_path / "new" / "run"
-        assert rundir.is_live(claim.path) and f"pid {os.getpid()}" in rundir.owner(claim.path)
+    with claim.create(tmp_path / "new" / "run", "x") as taken:
+        assert taken.path == tmp_path / "new" / "run"
+        assert rundir.is_live(taken.path) and f"pid {os.getpid()}" in rundir.owner(taken.path)
         with pytest.raises(rundir.RunDirError, match=r"is being written by another run \(pid"):
-            rundir.create(claim.path, "x")
-    assert not (claim.path / rundir.LOCK).exists() and not rundir.is_live(claim.path)
+            claim.create(taken.path, "x")
+    assert not (taken.path / rundir.LOCK).exists() and not rundir.is_live(taken.path)
     (tmp_path / "empty").mkdir()
-    with rundir.create(tmp_path / "empty", "x") as claim:
-        assert claim.path == tmp_path / "empty"
+    with claim.create(tmp_path / "empty", "x") as taken:
+        assert taken.path == tmp_path / "empty"
 
 
 def test_two_claimants_at_the_same_instant_get_one_directory(tmp_path):
     """The --out race: many threads claim one empty directory at once; exactly one wins."""
     out, barrier, outcomes = tmp_path / "x", threading.Barrier(8), []
 
-    def claim() -> None:
+    def claimant() -> None:
         barrier.wait()
         try:
-            outcomes.append(rundir.create(out, "x"))
+            outcomes.append(claim.create(out, "x"))
         except rundir.RunDirError as err:
             outcomes.append(str(err))
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
+    threads = [threading.Thread(target=claimant) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    winners = [o for o in outcomes if isinstance(o, rundir.Claim)]
+    winners = [o for o in outcomes if isinstance(o, claim.Claim)]
     assert len(winners) == 1 and len(outcomes) == 8
     assert all("is being written by another run" in o or "already holds files" in o
                for o in outcomes if isinstance(o, str))
@@ -58,23 +58,23 @@ def test_a_lock_left_by_a_killed_run_is_not_live(tmp_path):
     (run / rundir.LOCK).write_text('{"pid": 99999999}')  # nobody holds it: the run was killed
     assert not rundir.is_live(run) and rundir.owner(run) is None
     with pytest.raises(rundir.RunDirError, match="already holds files"):
-        rundir.create(run, "x")
+        claim.create(run, "x")
 
 
 def test_out_that_holds_files_or_is_a_file_is_refused_and_left_alone(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     with pytest.raises(rundir.RunDirError, match="already holds files and is left untouched"):
-        rundir.create(tmp_path / "full", "x")
+        claim.create(tmp_path / "full", "x")
     assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
     (tmp_path / "afile").write_text("x")
     with pytest.raises(rundir.RunDirError, match="is a file"):
-        rundir.create(tmp_path / "afile", "x")
+        claim.create(tmp_path / "afile", "x")
     with pytest.raises(rundir.RunDirError, match="cannot create the run directory"):
-        rundir.create(tmp_path / "afile" / "run", "x")
+        claim.create(tmp_path / "afile" / "run", "x")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(rundir.RunDirError, match="is a broken link"):
-        rundir.create(tmp_path / "dangling", "x")
+        claim.create(tmp_path / "dangling", "x")
 
 
 @pytest.mark.parametrize("kind", ["file", "broken link"])
@@ -85,7 +85,7 @@ def test_a_runs_that_is_not_a_directory_is_named(tmp_path, monkeypatch, kind):
     else:
         Path("runs").symlink_to(tmp_path / "nowhere")
     with pytest.raises(rundir.RunDirError, match=f"runs.* is a {kind}.*give --out DIR"):
-        rundir.create(None, "lag1")
+        claim.create(None, "lag1")
 
 
 def test_an_empty_out_on_a_read_only_filesystem_is_one_line(tmp_path, monkeypatch):
@@ -100,17 +100,17 @@ def test_an_empty_out_on_a_read_only_filesystem_is_one_line(tmp_path, monkeypatc
     monkeypatch.setattr(os, "open", read_only)
     with pytest.raises(rundir.RunDirError,
                        match="cannot create the run directory .*ro: Read-only file system"):
-        rundir.create(tmp_path / "ro", "x")
+        claim.create(tmp_path / "ro", "x")
 
 
 def test_default_directories_in_the_same_second_get_a_suffix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(rundir, "timestamp", lambda: "20261129-120000")
-    claims = [rundir.create(None, "lag1") for _ in range(3)]
+    monkeypatch.setattr(claim, "timestamp", lambda: "20261129-120000")
+    claims = [claim.create(None, "lag1") for _ in range(3)]
     assert [c.path.as_posix() for c in claims] == [
         "runs/lag1-20261129-120000", "runs/lag1-20261129-120000-2", "runs/lag1-20261129-120000-3"]
-    for claim in claims:
-        claim.release()
+    for taken in claims:
+        taken.release()
 
 
 # -------------------------------------------------------------------------------- save
@@ -242,8 +242,11 @@ def test_an_interrupted_run_reads_without_a_score(tmp_path):
 def test_read_needs_both_files(tmp_path):
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / rundir.CONFIG).write_text("name: half\n")
-    with pytest.raises(rundir.RunDirError, match="is not a finished run directory"):
+    with pytest.raises(rundir.RunDirError, match=r"half did not finish \(no metrics.json\)"):
         rundir.read(tmp_path / "half")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(rundir.RunDirError, match="other is not a run directory"):
+        rundir.read(tmp_path / "other")
 
 
 def test_find_takes_runs_and_the_finished_runs_of_a_sweep(tmp_path):

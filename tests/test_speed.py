@@ -120,8 +120,8 @@ def test_the_compile_cache_changes_no_number(tmp_path):
 
 LEAN_IMPORT = """
 import importlib.util, sys
-from echo_cli.training import backends
-backends.lean_import = {lean}
+from echo_cli.training import backends, startup
+startup.lean = {lean}
 backends.import_keras("tensorflow")
 print(*("pandas" in sys.modules, "matplotlib.pyplot" in sys.modules, "sklearn" in sys.modules))
 import pandas, matplotlib.pyplot  # after Keras's import they import as usual
@@ -143,14 +143,14 @@ def test_the_command_line_keeps_what_it_never_uses_out_of_keras_import(lean):
 
 
 def test_growth_is_the_power_of_the_length_over_the_longest_lengths():
-    from echo_cli.analysis import bench
+    from echo_cli.analysis import scaling
 
     rows = [{"kind": "lstm", "backend": "jax", "length": n, "seconds_per_update": 0.05 + 2e-3 * n}
             for n in (25, 100, 400, 1000)]  # a fixed cost, then linear in the length
     rows += [{"kind": "tcn", "backend": "jax", "length": n, "seconds_per_update": 1e-6 * n ** 2}
              for n in (100, 400)]
     rows.append({"kind": "gru", "backend": "jax", "length": 25, "error": "out of memory"})
-    slopes = bench.growth(rows)
+    slopes = scaling.growth(rows)
     assert set(slopes) == {"lstm / jax", "tcn / jax"}  # one length left is no slope
     assert slopes["tcn / jax"] == pytest.approx(2.0)
     # the fixed cost flattens the shortest lengths, which the fit leaves out

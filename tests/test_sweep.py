@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, sets
+from helpers import TINY, sets
 from typer.testing import CliRunner
 
 from echo_cli.cli import app
 from echo_cli.sweeps import executors, sweep
+from echo_cli.sweeps import grid as grids
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -221,7 +222,7 @@ def test_a_long_value_gets_a_short_directory_name_and_keeps_its_value(tmp_path):
     long = "x" * 300
     grid = sweep.parse_grid([f"description={long}"])
     (point,) = sweep.expand(grid, seeds=1, base_seed=1)
-    assert len(point.name) <= sweep.MAX_NAME and point.name.startswith("description=xxxx")
+    assert len(point.name) <= grids.MAX_NAME and point.name.startswith("description=xxxx")
     assert point.overrides()[0] == f'description="{long}"'
     (tmp_path / point.name).mkdir()  # the filesystem takes it
 

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import METRICS, fake_run
+from helpers import METRICS, fake_run
 from rich.cells import cell_len
 from rich.console import Console
 from rich.measure import Measurement
@@ -13,11 +13,12 @@ from rich.padding import Padding
 from rich.table import Table
 from typer.testing import CliRunner
 
-from echo_cli.analysis import bench
+from echo_cli.analysis import bench, scaling
 from echo_cli.cli import app
 from echo_cli.config.loading import load_config
 from echo_cli.output import report, tables
 from echo_cli.sweeps.sweep import summarize
+from echo_cli.tasks import echo_views
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = [80, 120]
@@ -94,12 +95,14 @@ COMPARE_FIGURES = [figure for i in range(4) for figure in (
 
 
 def result_rows() -> list[dict]:
-    cfg = load_config(overrides=["train.target_accuracy=0.99"]).dump()
-    return [tables.result_row(cfg, {**METRICS, "target_accuracy": 0.99,
-                                    "samples_to_target": 40000}),
-            tables.result_row(cfg, {**METRICS, "name": "lag1_sequence", "heldout_accuracy": 0.8123,
-                                    "ci95_low": 0.8011, "ci95_high": 0.8231,
-                                    "heldout_exact_match": 0.4567})]
+    cfg = load_config(overrides=["train.target_accuracy=0.99"])
+    settings = cfg.task.settings(cfg)
+    return [tables.result_row(cfg.dump(), {**METRICS, "target_accuracy": 0.99,
+                                           "samples_to_target": 40000}, task_settings=settings),
+            tables.result_row(cfg.dump(), {**METRICS, "name": "lag1_sequence",
+                                           "heldout_accuracy": 0.8123, "ci95_low": 0.8011,
+                                           "ci95_high": 0.8231, "heldout_exact_match": 0.4567},
+                              task_settings=settings)]
 
 
 RESULT_FIGURES = ["0.2500", "(0.1800-0.3400)", "0.8123", "(0.8011-0.8231);", "0.4567", "0.125",
@@ -137,7 +140,7 @@ def scaling_record() -> dict:
     rows[0] = {"kind": "lstm", "backend": "tensorflow", "length": 25, "error": "out of memory"}
     return {"machine": "2 cores, AMD EPYC, Linux 6.18", "rows": rows,
             "task": "copy memory (configs/copy_memory.yaml), batch 32",
-            "growth": bench.growth(rows)}
+            "growth": scaling.growth(rows)}
 
 
 SCALING_FIGURES = ["0.0123", "0.0492", "0.1968", "0.4920", "0.9840", "(1049)", "failed",
@@ -284,11 +287,11 @@ def test_train_tables_fit(width):
                    "0.500", "0.4375", "20 of 2000 epochs shown")
     example = {"sequence": list(range(9000, 9040)), "t": list(range(1, 40)),
                "expected": list(range(9000, 9039)), "predicted": [9000] * 39}
-    text = render(report.examples_table([example], lag=1, target="value", width=width), width)
+    text = render(echo_views.examples_table([example], lag=1, target="value", width=width), width)
     assert_in_full(text, width, "9038", "9000✗")
     rows = [{"t": 7, "input": 9999, "expected": 9998, "predicted": 9998, "probability": 0.9876,
              "match": True}]
-    assert_in_full(render(report.predict_table(rows, lag=1), width), width, "9999", "0.988")
+    assert_in_full(render(echo_views.predict_table(rows, lag=1), width), width, "9999", "0.988")
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import TINY, sets
+from helpers import TINY, sets
 from typer.testing import CliRunner
 
 from echo_cli.cli import app

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, sets
+from helpers import TINY, sets
 
 from echo_cli.sweeps import executors
 from echo_cli.sweeps.worker import outcome
@@ -102,18 +102,18 @@ def test_a_run_whose_worker_is_killed_fails_alone_and_the_worker_is_replaced(tmp
 
 
 CRASH = """
-from echo_cli.cli import common as ui
+from echo_cli.sweeps import worker
 
-_invoke = ui.invoke
+_train_job = worker.train_job
 
 
-def invoke(app, args):  # planted: a bug (not an EchoError) in the run with data.lag=0
-    if "data.lag=0" in args:
+def train_job(config, overrides, run_dir):  # planted: a bug (not an EchoError) at data.lag=0
+    if "data.lag=0" in overrides:
         raise RuntimeError("planted crash")
-    return _invoke(app, args)
+    return _train_job(config, overrides, run_dir)
 
 
-ui.invoke = invoke
+worker.train_job = train_job
 """
 
 

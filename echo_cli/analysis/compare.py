@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from echo_cli import models, tasks
 from echo_cli.config.loading import ConfigError
 from echo_cli.errors import EchoError
 from echo_cli.output import tables
@@ -42,6 +43,9 @@ def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     """
     runs, skipped = [], []
     for path in paths:
+        if rundir.is_unfinished(path):
+            skipped.append(rundir.unfinished_line(path))
+            continue
         try:
             found = rundir.find([path])
         except rundir.RunDirError as err:
@@ -57,7 +61,8 @@ def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
                 skipped.append(f"{run} has a config.yaml that does not load ({err})")
                 continue
             if not record.metrics.scored:
-                continue  # interrupted: nothing to compare
+                skipped.append(f"{run} was interrupted before it was scored")
+                continue
             runs.append({"path": str(run), "config": record.config,
                          "metrics": record.metrics.to_dict()})
     if not runs:
@@ -122,17 +127,32 @@ def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, A
 # ---------------------------------------------------------------------------------------------
 # `echo-cli results`: one row per run, in the order given
 
-def result_rows(paths: list[Path]) -> list[dict[str, Any]]:
-    """The results table's rows, read from each run's config.yaml and metrics.json.
+def result_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results table's rows, read from each run's config.yaml and metrics.json, and one
+    line for each run left out (unfinished, or damaged).
 
     Raises:
-        RunDirError: a path that is not a finished run, or whose files are damaged.
+        CompareError: no finished run among the paths.
     """
-    rows = []
+    rows, skipped = [], []
     for path in paths:
-        record = rundir.read(path)
-        rows.append(tables.result_row(record.cfg.dump(), record.metrics.to_dict()))
-    return rows
+        try:
+            record = rundir.read(path)
+        except rundir.RunDirError as err:
+            skipped.append(str(err))
+            continue
+        except ConfigError as err:
+            skipped.append(f"{path} has a config.yaml that does not load ({err})")
+            continue
+        cfg = record.cfg
+        rows.append(tables.result_row(cfg.dump(), record.metrics.to_dict(),
+                                      task_settings=cfg.task.settings(cfg),
+                                      figure=cfg.task.figure))
+    if not rows:
+        raise CompareError(skipped[0] if len(skipped) == 1 else
+                           f"none of the {len(paths)} runs could be tabulated; the first: "
+                           f"{skipped[0]}")
+    return rows, skipped
 
 
 def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
@@ -145,44 +165,39 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[st
 # ---------------------------------------------------------------------------------------------
 # `echo-cli memory-table`: memory across time, beside the published table
 
-KIND_ORDER = ("lstm", "gru", "simple_rnn", "tcn", "conv1d", "mlp")
-
-
 def memory_rows(paths: list[Path]) -> list[dict[str, Any]]:
     """One row per finished run under the paths (runs or sweeps), for memory.md: the task and
-    its T (the delay, the length, or the echo's lag), the kind and its size, the held-out loss
-    beside the task's baseline, the task's accuracy figure beside chance, and the cost.
+    its T (how far back it reaches), the kind and its size, the held-out loss beside the task's
+    baseline, the task's accuracy figure beside chance, and the cost.
 
     Raises:
         CompareError: a path holds no finished run, or a run's files cannot be read.
     """
     rows = []
-    for run in rundir.find(paths):
+    try:
+        found = rundir.find(paths)
+    except rundir.RunDirError as err:
+        raise CompareError(str(err)) from None
+    for run in found:
         record = rundir.read(run)
         m, cfg = record.metrics, record.cfg
         if not m.scored:
             continue
-        task = cfg.data.task
-        adding = task == "adding"
         rows.append({
-            "task": {"echo": "echo through the state", "copy": "copy memory",
-                     "adding": "adding problem"}[task],
-            "T": {"copy": cfg.data.delay, "adding": cfg.data.length}.get(task, cfg.data.lag),
-            "kind": cfg.model.kind, "units": cfg.model.units, "parameters": m.parameters,
+            "task": cfg.task.title, "T": cfg.task.horizon(cfg), "kind": cfg.model.kind,
+            "units": cfg.model.units, "parameters": m.parameters,
             "heldout_loss": m.heldout_loss, "baseline_loss": m.baseline_loss,
-            "figure": {"echo": "accuracy", "copy": "recall accuracy",
-                       "adding": "within 0.04"}[task],
-            "accuracy": m.heldout_within if adding else m.heldout_accuracy,
-            "ci95_low": m.within_ci95_low if adding else m.ci95_low,
-            "ci95_high": m.within_ci95_high if adding else m.ci95_high,
-            "chance": m.chance_accuracy, "updates": m.updates, "samples": m.samples,
-            "train_seconds": m.train_seconds, "reached_target": m.reached_target,
-            "receptive_field": m.receptive_field, "run_dir": str(run),
-        })
-    order = {"copy memory": 0, "adding problem": 1, "echo through the state": 2}
-    rows.sort(key=lambda r: (order[r["task"]], r["T"], KIND_ORDER.index(r["kind"])))
+            "figure": cfg.task.figure, "accuracy": m.heldout_accuracy, "ci95_low": m.ci95_low,
+            "ci95_high": m.ci95_high, "chance": m.chance_accuracy, "updates": m.updates,
+            "samples": m.samples, "train_seconds": m.train_seconds,
+            "reached_target": m.reached_target, "receptive_field": m.receptive_field,
+            "run_dir": str(run), "data_task": cfg.data.task})
     if not rows:
         raise CompareError("none of the runs finished with a held-out score")
+    names = list(tasks.names())
+    order = {name: i for i, name in enumerate([*names[1:], names[0]])}  # the tutorial's last
+    kinds = list(models.names())
+    rows.sort(key=lambda r: (order[r["data_task"]], r["T"], kinds.index(r["kind"])))
     return rows
 
 

@@ -28,79 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from echo_cli import tasks
-from echo_cli.config.loading import Config
-from echo_cli.models.cells import Cell, Trace
-from echo_cli.tasks.framing import frame, generate_sequences, rows_per_sequence, stream_rng
+from echo_cli.config.schema import Config
+from echo_cli.models.cells import States
 
 RIDGE = 1.0
 
 
-@dataclass
-class States:
-    """The state at each column t of each sequence, and what the network read there.
-
-    t: (cols,) the step of each column. trace: h, c, gates as (N, cols, units).
-    values: (N, length) what the sequence holds at every step (ids; the adding problem's
-    values), so that X(t-k) can be looked up for any column.
-    """
-
-    t: np.ndarray
-    trace: Trace
-    values: np.ndarray
-
-
-def sequences(cfg: Config, stream: str, count: int) -> np.ndarray:
-    """count fresh sequences of a seed stream: ids (echo, copy) or (count, T, 2) numbers."""
-    rng, d = stream_rng(cfg.seed, stream), cfg.data
-    if d.task == "copy":
-        return tasks.copy_memory(rng, count=count, delay=d.delay, recall=d.recall)[0]
-    if d.task == "adding":
-        return tasks.adding(rng, count=count, length=d.length)[0]
-    return generate_sequences(rng, count=count, length=d.length, n_unique=d.n_unique)
-
-
 def column_states(model, cfg: Config, seqs: np.ndarray) -> States:
-    """Run the network's recurrent layer over each sequence, as in training (module docs)."""
-    cell = Cell.of(model)
-    if cfg.data.task == "adding":
-        xs, mask = Cell.inputs(model, numbers=seqs, masked=False)
-        return States(t=np.arange(seqs.shape[1]), trace=cell.run(xs, mask=mask),
-                      values=seqs[..., 0])
-    if cfg.data.task == "copy":
-        xs, mask = Cell.inputs(model, seqs, masked=False)
-        return States(t=np.arange(seqs.shape[1]), trace=cell.run(xs, mask=mask), values=seqs)
-    plan = cfg.framing
-    masked = cfg.data.missing == "mask"
-    if cfg.data.context == "full" and not cfg.model.stateful and masked:
-        # every row is the sequence so far, its padding masked: one pass, one number at a time
-        xs, mask = Cell.inputs(model, seqs, masked=masked)
-        trace = cell.run(xs, mask=mask)
-        t = frame(seqs[:1], plan).t
-        return States(t=t, trace=_columns(trace, t), values=seqs)
-    framed = frame(seqs, plan)
-    rows, batch = rows_per_sequence(plan), plan.batch_size
-    finals: list[Trace] = []
-    for r in range(rows):
-        xs, mask = Cell.inputs(model, framed.x[:, r], masked=masked)
-        start = finals[r - batch] if cfg.model.stateful and r >= batch else None
-        run = cell.run(xs, mask=mask, h0=None if start is None else start.h[:, -1],
-                       c0=None if start is None or start.c is None else start.c[:, -1])
-        finals.append(_columns(run, np.array([xs.shape[1] - 1])))
-    return States(t=framed.t, trace=_stack(finals), values=seqs)
-
-
-def _columns(trace: Trace, steps: np.ndarray) -> Trace:
-    return Trace(h=trace.h[:, steps], c=None if trace.c is None else trace.c[:, steps],
-                 gates={k: v[:, steps] for k, v in trace.gates.items()})
-
-
-def _stack(traces: list[Trace]) -> Trace:
-    return Trace(h=np.concatenate([tr.h for tr in traces], axis=1),
-                 c=None if traces[0].c is None else np.concatenate([tr.c for tr in traces],
-                                                                   axis=1),
-                 gates={k: np.concatenate([tr.gates[k] for tr in traces], axis=1)
-                        for k in traces[0].gates})
+    """Run the network's recurrent layer over each sequence, as in training (the task says
+    how: module docs)."""
+    return cfg.task.state_columns(model, cfg, seqs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,15 +52,15 @@ class Probe:
     scored: int  # pairs it was scored on, from the held-out stream
 
 
-def pairs(states: States, k: int, *, symbols_only: bool = False) -> tuple[np.ndarray, ...]:
+def pairs(states: States, k: int, *, keep=None) -> tuple[np.ndarray, ...]:
     """(state at t, X(t-k)) for every column with t - k ≥ 0: (pairs, units), (pairs,).
-    symbols_only (copy memory): only pairs whose X(t-k) is a symbol to remember, so the probe
-    asks about the symbols, not the blanks and markers that fill most steps."""
-    keep = states.t - k >= 0
-    h = states.trace.h[:, keep].reshape(-1, states.trace.h.shape[-1])
-    y = states.values[:, states.t[keep] - k].reshape(-1)
-    if symbols_only:
-        chosen = (y >= 1) & (y <= tasks.COPY_CHOICES)
+    keep(y): which X(t-k) to ask about (copy memory: only the symbols to remember, not the
+    blanks and markers that fill most steps), or None for all of them."""
+    columns = states.t - k >= 0
+    h = states.trace.h[:, columns].reshape(-1, states.trace.h.shape[-1])
+    y = states.values[:, states.t[columns] - k].reshape(-1)
+    chosen = keep(y) if keep is not None else None
+    if chosen is not None:
         h, y = h[chosen], y[chosen]
     return h, y
 
@@ -148,14 +85,14 @@ def score(weights: np.ndarray, h: np.ndarray, y: np.ndarray, *, classes: int | N
 def memory_curve(model, cfg: Config, *, sequences_each: int, max_lag: int) -> list[Probe]:
     """Probes of X(t-k) for k = 0 .. max_lag, fitted on fresh validation sequences and scored
     on fresh held-out ones."""
-    fit_states = column_states(model, cfg, sequences(cfg, "validation", sequences_each))
-    test_states = column_states(model, cfg, sequences(cfg, "heldout", sequences_each))
-    classes = {"echo": cfg.data.n_unique, "copy": tasks.COPY_SYMBOLS}.get(cfg.data.task)
+    task = cfg.task
+    fit_states = column_states(model, cfg, task.sequences(cfg, "validation", sequences_each))
+    test_states = column_states(model, cfg, task.sequences(cfg, "heldout", sequences_each))
+    classes = task.probe_classes(cfg)
     curve = []
-    symbols = cfg.data.task == "copy"
     for k in range(max_lag + 1):
-        h_fit, y_fit = pairs(fit_states, k, symbols_only=symbols)
-        h_test, y_test = pairs(test_states, k, symbols_only=symbols)
+        h_fit, y_fit = pairs(fit_states, k, keep=task.probe_keep)
+        h_test, y_test = pairs(test_states, k, keep=task.probe_keep)
         if not len(y_fit) or not len(y_test):
             break
         weights = fit(h_fit, y_fit, classes=classes)
@@ -187,14 +124,11 @@ class Picture:
 
 
 def picture(model, cfg: Config, seq: np.ndarray, *, origin: str) -> Picture:
-    """The state and gates over one sequence (ids, or the adding problem's (T, 2) numbers)."""
+    """The state and gates over one sequence (ids, or the adding problem's (T, 2) numbers),
+    with what the task marks on it."""
     states = column_states(model, cfg, seq[None])
     tr, t = states.trace, states.t
-    d = cfg.data
-    if d.task == "adding":
-        labels = [f"{seq[i, 0]:.2f}" + ("*" if seq[i, 1] > 0 else "") for i in t]
-    else:
-        labels = [str(int(seq[i])) for i in t]
+    labels, mark, shade = cfg.task.picture(cfg, seq, t)
     panels = [("hidden h", tr.h[0].T, (-1.0, 1.0))]
     if tr.c is not None:
         top = float(max(np.abs(tr.c).max(), 1e-6))
@@ -202,16 +136,5 @@ def picture(model, cfg: Config, seq: np.ndarray, *, origin: str) -> Picture:
     for name, values in tr.gates.items():
         if name not in ("cell", "candidate"):  # the candidate is what the cell state takes in
             panels.append((f"{name} gate", values[0].T, (0.0, 1.0)))
-    mark = shade = None
-    last = int(t[-1])
-    if d.task == "echo" and last - d.lag >= 0:
-        mark = (last - d.lag, f"X(t-{d.lag}) for the last t={last}, the current target")
-    elif d.task == "copy":
-        shade = (d.recall, d.recall + d.delay - 1, f"the delay: {d.delay - 1} blanks, then the "
-                                                    f"marker at t={d.recall + d.delay - 1}")
-        mark = (last - d.delay - d.recall, f"the symbol the last step t={last} recalls")
-    elif d.task == "adding":
-        first = int(np.flatnonzero(seq[:, 1] > 0)[0])
-        mark = (first, "the first marked value (*), to be held to the end")
     return Picture(t=[int(x) for x in t], labels=labels, panels=panels, mark=mark, shade=shade,
                    origin=origin)

@@ -3,9 +3,10 @@
     echo-cli train configs/lag1.yaml --set train.epochs=50
     echo-cli --help
 
-The commands live by topic in cli_run.py (one run), cli_runs.py (many runs), cli_bench.py
-(benchmarks) and cli_config.py (a config without running it); each only parses, calls and
-prints. Here: their order in --help, --version, and plain words in usage (CONFIG, not
+The commands live in one module per group: train.py (train, check-data), use.py (predict,
+stream, inspect), results.py (results, compare, memory-table), sweep.py, bench.py and
+config.py (a config without running it); each only parses, calls and prints; common.py holds
+what they share. Here: their order in --help, --version, and plain words in usage (CONFIG, not
 `<path>`). Every problem a user can fix is an EchoError (errors.py), turned into one line
 and its exit code by ui.handled.
 """
@@ -17,10 +18,7 @@ import sys
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from echo_cli.cli import bench as cli_bench
-from echo_cli.cli import config as cli_config
-from echo_cli.cli import results as cli_runs
-from echo_cli.cli import train as cli_run
+from echo_cli.cli import bench, config, results, sweep, train, use
 from echo_cli.cli.common import invoke
 
 # The order a learner meets the commands in; `echo-cli --help` lists them so (others last).
@@ -91,10 +89,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.add_typer(cli_run.app)
-app.add_typer(cli_runs.app)
-app.add_typer(cli_bench.app)
-app.add_typer(cli_config.app)
+for group in (train, use, results, sweep, bench, config):
+    app.add_typer(group.app)
 
 
 def _print_version(value: bool) -> None:

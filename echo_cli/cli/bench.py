@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from echo_cli.cli.common import handled, new_console
-from echo_cli.cli.config import complete_config
+from echo_cli.cli.completion import complete_config
 from echo_cli.config.loading import load_config
 from echo_cli.errors import EchoError
 
@@ -158,10 +158,11 @@ def bench_scaling(
     """Seconds per update and peak memory of each kind on each backend as sequences grow, on
     the copy-memory task."""
     from echo_cli.analysis import bench as benchmark
+    from echo_cli.analysis import scaling
     from echo_cli.output import plots, tables
     from echo_cli.store.files import write_atomic, write_json
 
-    names = benchmark.parse_names(kinds, benchmark.SCALING_KINDS, "--kinds")
+    names = scaling.parse_names(kinds, scaling.SCALING_KINDS, "--kinds")
     usable, notes = benchmark.usable_backends(backends)
     sizes = benchmark.parse_sizes(lengths, name="--lengths", least=22)
     if out.suffix != ".json":
@@ -174,7 +175,7 @@ def bench_scaling(
                   f"{', '.join(usable)} at lengths {', '.join(map(str, sizes))}, {updates} "
                   f"updates each")
     with console.status("benchmarking") as status:
-        record = benchmark.run_scaling_bench(kinds=names, backends=usable, lengths=sizes,
+        record = scaling.run_scaling_bench(kinds=names, backends=usable, lengths=sizes,
                                              updates=updates,
                                              progress=lambda text: status.update(text))
     console.print(tables.scaling_table(record))
@@ -204,6 +205,7 @@ def bench_vocab(
 ) -> None:
     """Peak memory and seconds of one-hot against embedding inputs as n_unique grows."""
     from echo_cli.analysis import bench as benchmark
+    from echo_cli.analysis import scaling
     from echo_cli.output import tables
     from echo_cli.store.files import write_json
 
@@ -213,7 +215,7 @@ def bench_vocab(
     _refuse_overwrite(out, force)
     console = new_console()
     with console.status("benchmarking") as status:
-        record = benchmark.run_vocab_bench(config, sizes=values, backend=backend, epochs=epochs,
+        record = scaling.run_vocab_bench(config, sizes=values, backend=backend, epochs=epochs,
                                            sequences=sequences,
                                            progress=lambda text: status.update(text))
     console.print(tables.vocab_table(record))

@@ -18,9 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from echo_cli.config.loading import Config
+from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
-from echo_cli.tasks.framing import candidate_rows, timesteps
 
 RUNTIME_BYTES = 1 << 30  # Python, TensorFlow or JAX, and Keras themselves
 CHUNK_BYTES = 256 << 20  # training data framed at once
@@ -64,81 +63,43 @@ def size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _levels(steps: int, kernel: int, convs: int) -> int:
-    """Convolution levels with dilations 1, 2, 4, ... until 1 + convs·(kernel-1)·(sum of the
-    dilations) covers the steps (conv1d: kernel 2, one conv a level; tcn: two a level)."""
-    levels, dilation, total = 1, 1, 1
-    while 1 + convs * (kernel - 1) * total < steps:
-        dilation *= 2
-        total += dilation
-        levels += 1
-    return levels
-
-
 def parameters(cfg: Config) -> dict[str, int]:
     """Estimated weights by part: "input table" (frozen one-hot or learned embedding),
     "input kernels" (the first layer's weights on its inputs), "hidden kernels" (the weights
     on the units themselves) and "output" (the softmax over the symbols, or one number)."""
-    n, u, steps, kind = cfg.n_symbols, cfg.model.units, cfg.steps, cfg.model.kind
-    d = 2 if n is None else (n if cfg.model.encoding == "onehot" else cfg.model.embedding_dim)
-    k = cfg.model.kernel_size
-    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}.get(kind, 1)
-    inputs = {"mlp": steps * d * u, "conv1d": 2 * d * u, "tcn": k * d * u + d * u}.get(
-        kind, gates * d * u)
-    levels = {"conv1d": _levels(steps, 2, 1), "tcn": _levels(steps, k, 2)}.get(kind, 1)
-    hidden = {"mlp": u, "conv1d": u + (levels - 1) * (2 * u * u + u),
-              "tcn": levels * (2 * k * u * u) - k * u * u}.get(
-        kind, gates * (u * u + (2 if kind == "gru" else 1) * u))
-    table = 0 if n is None else (n + 1) * d
-    return {"input table": table, "input kernels": inputs, "hidden kernels": hidden,
-            "output": u * (n or 1) + (n or 1)}
-
-
-def _sequence_bytes(cfg: Config) -> int:
-    """One epoch's data as numpy builds it and the model reads it: an echo sequence framed
-    (ids, targets, weights), or a batch of memory-task sequences."""
-    if cfg.data.task != "echo":
-        return cfg.train.batch_size * cfg.steps * 32
-    steps, rows = timesteps(cfg.framing), max(candidate_rows(cfg.framing), 1)
-    per_target = steps if cfg.data.target == "sequence" else 1
-    return rows * steps * 12 + rows * per_target * 16 + cfg.data.length * 8
-
-
-def _prediction_bytes(cfg: Config) -> int:
-    """One held-out sequence's predictions, with the data they came from."""
-    if cfg.data.task != "echo":
-        per_step = cfg.steps if cfg.per_step_output else 1
-        return per_step * (cfg.n_symbols or 1) * 4 * 2 + cfg.steps * 32
-    steps, rows = timesteps(cfg.framing), max(candidate_rows(cfg.framing), 1)
-    per_target = steps if cfg.data.target == "sequence" else 1
-    return rows * per_target * cfg.data.n_unique * 4 * 2 + _sequence_bytes(cfg)
+    sig, m = cfg.signature, cfg.model
+    n = sig.symbols
+    width = sig.features if n is None else (n if m.encoding == "onehot" else m.embedding_dim)
+    size = cfg.kind.size(m, width, sig.steps)
+    outputs = sig.outputs or 1
+    return {"input table": 0 if n is None else (n + 1) * width,
+            "input kernels": size.input_kernels, "hidden kernels": size.hidden_kernels,
+            "output": m.units * outputs + outputs}
 
 
 def eval_chunk(cfg: Config, sequences: int) -> int:
     """Held-out sequences to predict side by side: at most EVAL_CHUNK, fewer for long ones."""
-    return max(1, min(EVAL_CHUNK, sequences, CHUNK_BYTES // max(_prediction_bytes(cfg), 1)))
+    return max(1, min(EVAL_CHUNK, sequences, CHUNK_BYTES // max(cfg.task.size(cfg).prediction,
+                                                                 1)))
 
 
 def needs(cfg: Config) -> list[Need]:
     """What a training run holds at once, part by part."""
-    d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
-    n, steps = cfg.n_symbols or 1, cfg.steps
-    per_target = steps if cfg.per_step_output else 1
+    m, t, e = cfg.model, cfg.train, cfg.eval
+    sig, size = cfg.signature, cfg.task.size(cfg)
+    n, steps = sig.outputs or 1, sig.steps
+    per_target = steps if sig.per_step else 1
     params = parameters(cfg)
-    width_key = ("data.n_unique" if m.encoding == "onehot" or n >= m.embedding_dim
+    symbols = sig.symbols or 1
+    width_key = ("data.n_unique" if m.encoding == "onehot" or symbols >= m.embedding_dim
                  else "model.embedding_dim")
     table_fix = ("use model.encoding: embedding or lower data.n_unique" if m.encoding == "onehot"
                  else f"lower {width_key}")
     table_bytes = params["input table"] * (4 if m.encoding == "onehot" else BYTES_PER_TRAINABLE)
-    width = n if m.encoding == "onehot" else m.embedding_dim
-    layers = {"tcn": 2 * _levels(steps, m.kernel_size, 2), "conv1d": _levels(steps, 2, 1)}.get(
-        m.kind, 8)
+    width = symbols if m.encoding == "onehot" else m.embedding_dim
+    layers = cfg.kind.size(m, width, steps).layers
     activations = (t.batch_size * steps * (width + layers * m.units) * 4 * 3
                    + t.batch_size * per_target * n * 4 * 3)
-    longer = {"copy": "lower data.delay", "adding": "lower data.length"}.get(
-        d.task, "lower data.length" + (" or use data.context: window" if d.context == "full"
-                                       else ""))
-    length_key = {"copy": "data.delay"}.get(d.task, "data.length")
     targets = t.target_accuracy is not None or t.target_loss is not None
     return [
         Need(table_bytes, width_key, "the input table", table_fix),
@@ -151,18 +112,18 @@ def needs(cfg: Config) -> list[Need]:
              "lower model.units"),
         Need(params["output"] * BYTES_PER_TRAINABLE, "data.n_unique", "the output layer",
              "lower data.n_unique"),
-        Need(block_sequences(cfg) * _sequence_bytes(cfg), length_key,
-             "one block of training data", longer),
+        Need(block_sequences(cfg) * size.sequence, size.length_key,
+             "one block of training data", size.shorter),
         Need(activations, "train.batch_size", "one batch's activations",
-             f"lower train.batch_size or {length_key}"),
-        Need(e.sequences * d.length * 8 if d.task == "echo" else 0, "eval.sequences",
-             f"the held-out sequences of {d.length} integers each",
-             "lower eval.sequences or data.length"),
-        Need(e.validation_sequences * _prediction_bytes(cfg) if targets else 0,
+             f"lower train.batch_size or {size.length_key}"),
+        Need(e.sequences * size.heldout, "eval.sequences",
+             f"the held-out sequences, {size.heldout:,} bytes each",
+             f"lower eval.sequences or {size.length_key}"),
+        Need(e.validation_sequences * size.prediction if targets else 0,
              "eval.validation_sequences", "the validation sequences",
              "lower eval.validation_sequences"),
-        Need(eval_chunk(cfg, e.sequences) * _prediction_bytes(cfg), length_key,
-             "one chunk of held-out predictions", longer),
+        Need(eval_chunk(cfg, e.sequences) * size.prediction, size.length_key,
+             "one chunk of held-out predictions", size.shorter),
         Need(t.epochs * HISTORY_ROW_BYTES, "train.epochs", "the per-epoch history",
              "lower train.epochs"),
     ]
@@ -197,25 +158,27 @@ def check(cfg: Config) -> None:
     refuse_if_too_big(needs(cfg), cfg)
 
 
-def check_framing(cfg: Config) -> None:
-    """For check-data: one sequence framed, which is all it builds."""
-    refuse_if_too_big([Need(_sequence_bytes(cfg), "data.length", "one framed sequence",
-                            "lower data.length")], cfg)
+def check_sample(cfg: Config) -> None:
+    """For check-data: one sequence, which is all it builds."""
+    size = cfg.task.size(cfg)
+    refuse_if_too_big([Need(size.sequence, size.length_key, "one sequence", size.shorter)], cfg)
 
 
 def check_stream(cfg: Config, sequences: int) -> None:
     """For `stream --heldout N`: N sequences side by side, each with its state and outputs."""
-    per = cfg.data.length * 8 + (4 * cfg.model.units + 2 * cfg.data.n_unique) * 4
+    sig = cfg.signature
+    per = cfg.task.size(cfg).heldout + (4 * cfg.model.units + 2 * (sig.outputs or 1)) * 4
     refuse_if_too_big([Need(sequences * per, f"--heldout {sequences}",
                             "the sequences side by side", "give a smaller --heldout")], None)
 
 
 def block_sequences(cfg: Config) -> int:
     """Training sequences generated and framed at once: as many as fit in CHUNK_BYTES."""
-    return max(1, min(cfg.train.epochs, CHUNK_BYTES // max(_sequence_bytes(cfg), 1)))
+    return max(1, min(cfg.train.epochs, CHUNK_BYTES // max(cfg.task.size(cfg).sequence, 1)))
 
 
 def chunk_sequences(cfg: Config) -> int:
     """Training sequences to frame at once: at most MAX_CHUNK, fewer for long sequences."""
-    return max(1, min(MAX_CHUNK, cfg.train.epochs, CHUNK_BYTES // max(_sequence_bytes(cfg), 1)))
+    return max(1, min(MAX_CHUNK, cfg.train.epochs,
+                      CHUNK_BYTES // max(cfg.task.size(cfg).sequence, 1)))
 

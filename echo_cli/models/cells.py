@@ -150,3 +150,41 @@ class Cell:
             for name, value in g.items():
                 gates[name][:, t] = value
         return Trace(h=hs, c=cs if self.kind == "lstm" else None, gates=gates)
+
+
+@dataclass
+class States:
+    """The state at each column t of each sequence, and what the network read there.
+
+    t: (cols,) the step of each column. trace: h, c, gates as (N, cols, units).
+    values: (N, length) what the sequence holds at every step (ids, or the adding problem's
+    values), so that X(t-k) can be looked up for any column.
+    """
+
+    t: np.ndarray
+    trace: Trace
+    values: np.ndarray
+
+
+def columns(trace: Trace, steps: np.ndarray) -> Trace:
+    """The trace at some steps only."""
+    return Trace(h=trace.h[:, steps], c=None if trace.c is None else trace.c[:, steps],
+                 gates={k: v[:, steps] for k, v in trace.gates.items()})
+
+
+def stack(traces: list[Trace]) -> Trace:
+    """Traces of single columns side by side, in order."""
+    return Trace(h=np.concatenate([tr.h for tr in traces], axis=1),
+                 c=None if traces[0].c is None else np.concatenate([tr.c for tr in traces],
+                                                                   axis=1),
+                 gates={k: np.concatenate([tr.gates[k] for tr in traces], axis=1)
+                        for k in traces[0].gates})
+
+
+def whole_sequences(model, seqs: np.ndarray, *, numbers: bool) -> Trace:
+    """The recurrent layer run over whole sequences step by step, from zeros: ids (N, T), or
+    numbers (N, T, features)."""
+    cell = Cell.of(model)
+    xs, mask = (Cell.inputs(model, numbers=seqs, masked=False) if numbers
+                else Cell.inputs(model, seqs, masked=False))
+    return cell.run(xs, mask=mask)

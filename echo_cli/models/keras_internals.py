@@ -6,7 +6,7 @@ state. echo-cli carries that state itself, through a stateless forward pass:
 
     forward = stateless_forward(model)
     y, states, non_trainable = forward(trainable, non_trainable, states, x, training=False)
-    engine = JaxEngine(model, sample=(x, y, w)); losses, hits = engine.run_chunk(xs, ys, ws)
+    one_batch = stateless_train_step(model, sample=(x, y, w), hits=hits)   # for a jax.lax.scan
 
 `INTERNALS` names each attribute this relies on that Keras does not document;
 `missing_internals()` says, in one line each, which of them a Keras release no longer has.
@@ -140,100 +140,52 @@ def stateless_forward(model):
     return forward
 
 
-class JaxEngine:
-    """Keras's own training step (stateless forward, `stateless_compute_loss`,
-    `optimizer.stateless_apply`), run by `jax.lax.scan` over the batches of a sequence and
-    again over the sequences of a chunk, as one compiled program.
+def stateless_train_step(model, *, sample: tuple[np.ndarray, np.ndarray, np.ndarray],
+                         hits: Callable[[Any, Any, Any], Any]):
+    """Keras's own training step as a pure function, for a compiled JAX loop.
 
-    The RNN state is carried from batch to batch and zeroed at the start of every sequence,
-    with no gradient through it (Keras stops gradients at batch boundaries too). The model's
-    variables hold the weights between chunks, so callers (validation, Ctrl-C) see them.
+    Builds the compiled loss, metrics and optimizer (what `fit` does first), then returns
+    one_batch((trainable, non_trainable, optimizer, rnn_states), (x, y, w)) ->
+    (new carry, (loss, hits)): a stateless forward pass, `stateless_compute_loss`, the gradient
+    and `optimizer.stateless_apply`. The RNN state passes through with no gradient through it
+    (Keras stops gradients at batch boundaries too).
+
+    Args:
+        model: compiled. sample: one batch (x, y, w), to build the loss and metrics.
+        hits(y_pred, y, w): the batch's correct predictions, as the task counts them.
+
+    Raises:
+        KerasChangedError: this Keras lacks an internal the step needs.
     """
+    import jax
 
-    def __init__(self, model, *, sample: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 hits: Callable[[Any, Any, Any], Any]):
-        """model: compiled. sample: one batch (x, y, w), to build the loss and metrics.
-        hits(y_pred, y, w): the batch's correct predictions, as the task counts them."""
-        import jax
-        import jax.numpy as jnp
+    problems = _missing()
+    if problems:
+        raise KerasChangedError(problems[0])
+    model._symbolic_build(data_batch=sample)  # what fit does first
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    forward = stateless_forward(model)
+    metrics = [v.value for v in model.metrics_variables]
 
-        problems = _missing()
-        if problems:
-            raise KerasChangedError(problems[0])
-        model._symbolic_build(data_batch=sample)  # what fit does first
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        self.model = model
-        forward = stateless_forward(model)
-        zero_states = [jnp.zeros(v.shape, v.dtype) for v in rnn_state_variables(model)]
-        metrics = [v.value for v in model.metrics_variables]
+    def loss_fn(trainable, non_trainable, states, xb, yb, wb):
+        y_pred, states, non_trainable = forward(trainable, non_trainable, states, xb, True)
+        loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=xb,
+                                               y=yb, y_pred=y_pred, sample_weight=wb,
+                                               training=True)
+        return loss, (y_pred, states, non_trainable)
 
-        def loss_fn(trainable, non_trainable, states, xb, yb, wb):
-            y_pred, states, non_trainable = forward(trainable, non_trainable, states, xb, True)
-            loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=xb,
-                                                   y=yb, y_pred=y_pred, sample_weight=wb,
-                                                   training=True)
-            return loss, (y_pred, states, non_trainable)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    def one_batch(carry, data):
+        trainable, non_trainable, optimizer, states = carry
+        xb, yb, wb = data
+        (loss, (y_pred, states, non_trainable)), grads = grad_fn(
+            trainable, non_trainable, jax.lax.stop_gradient(states), xb, yb, wb)
+        trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
+        return (trainable, non_trainable, optimizer, states), (loss, hits(y_pred, yb, wb))
 
-        def one_batch(carry, data):
-            trainable, non_trainable, optimizer, states = carry
-            xb, yb, wb = data
-            (loss, (y_pred, states, non_trainable)), grads = grad_fn(
-                trainable, non_trainable, jax.lax.stop_gradient(states), xb, yb, wb)
-            trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
-            return (trainable, non_trainable, optimizer, states), (loss, hits(y_pred, yb, wb))
-
-        def one_sequence(carry, data):
-            (*carry, _), (losses, hits) = jax.lax.scan(one_batch, (*carry, zero_states), data)
-            return tuple(carry), (jnp.mean(losses), jnp.sum(hits))
-
-        @jax.jit
-        def run(carry, xs, ys, ws):
-            return jax.lax.scan(one_sequence, carry, (xs, ys, ws))
-
-        self._run = run
-        self._one_batch = jax.jit(one_batch)
-        self._zero_states = zero_states
-        # XLA on the CPU runs a convolution inside a loop (lax.scan) about 7 times slower than
-        # on its own, so convolutional models take one compiled update per batch instead.
-        self.stepwise = any(type(layer).__name__ == "Conv1D" for layer in model.layers)
-        self._groups = (model.trainable_variables, model.non_trainable_variables,
-                        model.optimizer.variables)
-
-    def run_chunk(self, xs: np.ndarray, ys: np.ndarray,
-                  ws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Train on a chunk of sequences, each (sequences, batches, batch, ...).
-
-        Returns:
-            (mean loss, correct predictions) per sequence, as numpy arrays.
-        """
-        # Read the variables afresh: Keras's own predict may have replaced their buffers.
-        carry = tuple([v.value for v in group] for group in self._groups)
-        if self.stepwise:
-            carry, (losses, hits) = self._by_batch(carry, xs, ys, ws)
-        else:
-            carry, (losses, hits) = self._run(carry, xs, ys, ws)
-        for group, values in zip(self._groups, carry, strict=True):
-            for variable, value in zip(group, values, strict=True):
-                variable.assign(value)
-        return np.asarray(losses), np.asarray(hits)
-
-
-    def _by_batch(self, carry, xs, ys, ws):
-        """run_chunk as a Python loop of compiled updates, state carried the same way. The
-        results stay on the device until the chunk ends, so updates are dispatched ahead."""
-        outs = []
-        for i in range(len(xs)):
-            states = self._zero_states
-            for j in range(xs.shape[1]):
-                (*carry, states), out = self._one_batch((*carry, states),
-                                                        (xs[i, j], ys[i, j], ws[i, j]))
-                outs.append(out)
-        losses = np.asarray([o[0] for o in outs], np.float32).reshape(len(xs), -1)
-        hits = np.asarray([o[1] for o in outs], np.float32).reshape(len(xs), -1)
-        return tuple(carry), (losses.mean(axis=1), hits.sum(axis=1))
+    return one_batch
 
 
 def jax_stateful_steps(runner):

@@ -15,9 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 SCORE_FIELDS = ("heldout_correct", "heldout_targets", "ci95_low", "ci95_high")
-SHARES = ("heldout_accuracy", "ci95_low", "ci95_high", "chance_accuracy", "heldout_within",
-          "within_ci95_low", "within_ci95_high", "final_train_accuracy", "heldout_exact_match",
-          "final_validation_accuracy")
+SHARES = ("heldout_accuracy", "ci95_low", "ci95_high", "chance_accuracy",
+          "final_train_accuracy", "heldout_exact_match", "final_validation_accuracy")
+# metrics.json of the adding problem before echo-cli 0.2 named its figure apart
+RENAMED = {"heldout_within": "heldout_accuracy", "heldout_within_count": "heldout_correct",
+           "within_ci95_low": "ci95_low", "within_ci95_high": "ci95_high"}
 COUNTS = ("epochs", "epochs_completed", "updates", "samples", "train_seconds", "parameters",
           "heldout_correct", "heldout_targets", "heldout_sequences", "heldout_loss",
           "baseline_loss")
@@ -39,7 +41,8 @@ class Metrics(BaseModel):
     epochs_completed: int
     interrupted: bool
     model_kind: str = "lstm"
-    parameters: int | None = None
+    parameters: int | None = None  # trainable
+    frozen_parameters: int | None = None  # the one-hot table: looked up, never trained
     multiply_adds_per_sample: int | None = None
     updates: int
     samples: int = 0
@@ -59,12 +62,8 @@ class Metrics(BaseModel):
     heldout_sequences: int | None = None
     ci95_low: float | None = None
     ci95_high: float | None = None
-    # the adding problem: the share of held-out sums predicted within the tolerance
+    # the adding problem: a sum predicted within this counts as right
     tolerance: float | None = None
-    heldout_within: float | None = None
-    heldout_within_count: int | None = None
-    within_ci95_low: float | None = None
-    within_ci95_high: float | None = None
     # convolutional kinds: how many steps back each output sees
     receptive_field: int | None = None
     # sequence targets
@@ -91,10 +90,15 @@ class Metrics(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _plain_numbers(cls, data: Any) -> Any:
-        """numpy scalars (an np.int64 count, say) become the Python numbers they hold."""
-        if isinstance(data, dict):
-            return {k: v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") else v
-                    for k, v in data.items()}
+        """numpy scalars (an np.int64 count, say) become the Python numbers they hold, and an
+        older adding run's figure takes today's names (its targets are its sequences)."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") else v
+                for k, v in data.items()}
+        if "heldout_within" in data and "heldout_accuracy" not in data:
+            data = {RENAMED.get(k, k): v for k, v in data.items()}
+            data.setdefault("heldout_targets", data.get("heldout_sequences"))
         return data
 
     @model_validator(mode="after")

@@ -1,7 +1,6 @@
 """The run directory: the only code that knows its file names and its metrics record.
 
-    path = create(None, "lag1")                 # runs/lag1-<time>/, claimed exclusively
-    writer = RunWriter(path)
+    writer = RunWriter(path)                    # a directory claim.create gave
     writer.save_config(to_yaml(cfg)); writer.save_history(rows); writer.save_metrics(metrics)
     record = read(path)                         # RunRecord: config, flat config, Metrics
     paths = find([Path("runs/sweep-kinds")])    # a run, or every finished run of a sweep
@@ -17,11 +16,8 @@ import contextlib
 import csv
 import fcntl
 import hashlib
-import itertools
 import json
 import os
-import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,126 +84,6 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# create
-
-def timestamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
-class Claim:
-    """A run directory claimed by this process: its lock file, created exclusively and held
-    (flock) for as long as the run is written, so a second claimant is refused and a sweep can
-    tell a live run from one that was killed. Use as a context manager; `release` removes it.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        lock = path / LOCK
-        try:
-            self._fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            raise RunDirError(f"--out {path} is being written by another run "
-                              f"({owner(path) or 'owner unknown'}); give a new directory") \
-                from None
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        identity = {"pid": os.getpid(), "host": socket.gethostname(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "command": " ".join(sys.argv)[:500]}
-        os.write(self._fd, json_text(identity).encode())
-
-    def release(self) -> None:
-        if self._fd is not None:
-            (self.path / LOCK).unlink(missing_ok=True)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> Claim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def owner(path: Path) -> str | None:
-    """Who holds a run directory's lock: "pid 123 on host, since ..." (None if nobody)."""
-    try:
-        fd = os.open(path / LOCK, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: a live process is writing the run
-            try:
-                who = json.loads(os.read(fd, 4096) or b"{}")
-            except ValueError:
-                who = {}
-            return (f"pid {who.get('pid', '?')} on {who.get('host', '?')}, since "
-                    f"{who.get('started', '?')}")
-        return None  # a lock left by a run that was killed: nobody holds it
-    finally:
-        os.close(fd)
-
-
-def create(out: Path | None, name: str, *, runs: Path | None = None) -> Claim:
-    """Claim this run's directory: --out if new or empty, else runs/<name>-<time>[-k] (or
-    under `runs`, a folder of the caller's, such as a notebook's runs/notebook/).
-
-    The claim is exclusive at the moment of checking (a lock file created with O_EXCL), so
-    two runs never share a directory, even when started at the same instant.
-
-    Raises:
-        RunDirError: --out is a file, a broken link, holds files, is being written by another
-            run, or cannot be made (read-only, no space).
-    """
-    root = RUNS if runs is None else runs
-    where = out if out is not None else root
-    try:
-        if out is None:
-            _make_runs_dir(root)
-            stamp = timestamp()
-            for suffix in itertools.count(1):
-                candidate = root / (f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
-                try:
-                    candidate.mkdir()
-                except FileExistsError:
-                    continue
-                return Claim(candidate)
-        if str(out) in ("", "."):
-            raise RunDirError("--out needs the name of a new or empty directory, not the "
-                              "current directory")
-        if out.is_symlink() and not out.exists():
-            raise RunDirError(f"--out {out} is a broken link; give a new or empty directory")
-        if out.exists() and not out.is_dir():
-            raise RunDirError(f"--out {out} is a file; give a new or empty directory")
-        out.mkdir(parents=True, exist_ok=True)
-        if any(out.iterdir()):
-            who = owner(out)
-            if who:
-                raise RunDirError(f"--out {out} is being written by another run ({who}); give "
-                                  f"a new directory")
-            raise RunDirError(f"--out {out} already holds files and is left untouched; give a "
-                              f"new or empty directory")
-        return Claim(out)
-    except FileExistsError:  # a parent of --out is a file
-        raise RunDirError(f"cannot create the run directory {where}: a part of its path is a "
-                          f"file") from None
-    except OSError as err:
-        raise RunDirError(f"cannot create the run directory {where}: {err.strerror}") from None
-    raise AssertionError("unreachable")
-
-
-def _make_runs_dir(root: Path) -> None:
-    if root.is_symlink() and not root.exists():
-        raise RunDirError(f"{root}/ is a broken link, so runs cannot go there; remove it or "
-                          f"give --out DIR")
-    if root.exists() and not root.is_dir():
-        raise RunDirError(f"{root} is a file, so runs cannot go in {root}/; move it or give "
-                          f"--out DIR")
-    root.mkdir(parents=True, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,9 +262,11 @@ def read(path: Path) -> RunRecord:
         RunDirError: no config.yaml or metrics.json.
         ConfigError, DamagedRunError: a file that cannot be read.
     """
+    if is_unfinished(path):
+        raise RunDirError(unfinished_line(path))
     if not is_run(path):
-        raise RunDirError(f"{path} is not a finished run directory (it needs {CONFIG} and "
-                          f"{METRICS}); train one with `echo-cli train CONFIG --out {path}`")
+        raise RunDirError(f"{path} is not a run directory (it needs {CONFIG} and {METRICS}); "
+                          f"give a directory that `echo-cli train` wrote")
     cfg, metrics = read_config(path), read_metrics(path)
     if edited_config(path):
         raise DamagedRunError(path, CONFIG, "changed after training: it no longer matches the "
@@ -401,6 +279,40 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     with (path / HISTORY).open(newline="", encoding="utf-8") as fh:
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
                 for row in csv.DictReader(fh)]
+
+
+def owner(path: Path) -> str | None:
+    """Who holds a run directory's lock: "pid 123 on host, since ..." (None if nobody)."""
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a live process is writing the run
+            try:
+                who = json.loads(os.read(fd, 4096) or b"{}")
+            except ValueError:
+                who = {}
+            return (f"pid {who.get('pid', '?')} on {who.get('host', '?')}, since "
+                    f"{who.get('started', '?')}")
+        return None  # a lock left by a run that was killed: nobody holds it
+    finally:
+        os.close(fd)
+
+
+def is_unfinished(path: Path) -> bool:
+    """A run directory that was claimed (its config.yaml is written) but holds no
+    metrics.json: still training, or stopped before it could finish."""
+    return (path / CONFIG).is_file() and not (path / METRICS).exists()
+
+
+def unfinished_line(path: Path) -> str:
+    """One line on an unfinished run, for tables that leave it out."""
+    if is_live(path):
+        return f"{path} is still being trained ({owner(path)})"
+    return f"{path} did not finish (no {METRICS}); train it again to include it"
 
 
 def is_live(path: Path) -> bool:

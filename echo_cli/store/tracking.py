@@ -34,7 +34,7 @@ EPOCH_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy",
               "validation_accuracy": "validation/accuracy", "validation_loss": "validation/loss"}
 HELDOUT_TAGS = {"heldout_accuracy": "heldout/accuracy", "ci95_low": "heldout/accuracy_ci95_low",
                 "ci95_high": "heldout/accuracy_ci95_high", "heldout_loss": "heldout/loss",
-                "heldout_within": "heldout/within_tolerance", "chance_accuracy": "heldout/chance",
+                "chance_accuracy": "heldout/chance",
                 "baseline_loss": "heldout/baseline_loss",
                 "heldout_exact_match": "heldout/exact_match"}
 MISSING_TENSORBOARD = ("tensorboard is not installed, so no tb/ event files were written; "
@@ -159,7 +159,7 @@ def write_sweep_hparams(sweep_dir: Path, runs: list[tuple[dict[str, Any], Path]]
             values = sorted({str(v) for v in values})
         domains[name] = hp.HParam(name, hp.Discrete(values))
     metrics = [hp.Metric(tag, display_name=tag) for tag in
-               ("heldout/accuracy", "heldout/loss", "heldout/within_tolerance", "train/loss",
+               ("heldout/accuracy", "heldout/loss", "train/loss",
                 "train/accuracy")]
     config = hp.hparams_config_pb(hparams=list(domains.values()), metrics=metrics)
     _events_file(sweep_dir / TB, [Event(wall_time=time.time(), summary=config)],

@@ -4,9 +4,10 @@
     {"config": "configs/lag1.yaml", "overrides": ["seed=2"], "run_dir": "SWEEP/runs/seed=2"}
     {"status": "done", "error": "", "metrics": {...}}
 
-Each job is exactly `echo-cli train CONFIG --out RUN_DIR --set ...`, run in this process
-(run_job), so a run trained here is the run a fresh process would train, and can be repeated
-alone from its config.yaml. Between runs Keras's session is cleared.
+Each job is trained as `echo-cli train CONFIG --out RUN_DIR --set ...` trains it, through
+the same steps, in this process (train_job), so a run trained here is the run a fresh process
+would train, and can be repeated alone from its config.yaml. Between runs Keras's session is
+cleared.
 
 The sweep holds the other end of stdin. When it ends (the sweep stopped or died, however it
 died), a run in progress stops as on SIGTERM and keeps what it did, and the worker exits. A
@@ -17,7 +18,6 @@ print goes to stderr, which the sweep sends to SWEEP/workers.log.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import queue
@@ -27,16 +27,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from echo_cli.training import signals
+from echo_cli.training import signals, startup
 
 INTERRUPTED_CODES = (130, 143, 129, -signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP)
 
 
-def outcome(code: int, stderr: str, run_dir: str) -> dict[str, Any]:
-    """A finished `echo-cli train` as plain data: {"status", "error", "metrics"}.
+def outcome(code: int, error: str, run_dir: str) -> dict[str, Any]:
+    """A finished run as plain data: {"status", "error", "metrics"}.
 
     status: done, interrupted (a stop signal: the run kept what it did) or failed, with the
-    last line the command printed as its error.
+    last line of its error.
     """
     from echo_cli.store import rundir
 
@@ -46,14 +46,33 @@ def outcome(code: int, stderr: str, run_dir: str) -> dict[str, Any]:
         return {"status": "done", "error": "", "metrics": metrics}
     if code in INTERRUPTED_CODES:
         return {"status": "interrupted", "error": "interrupted", "metrics": metrics}
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    error = lines[-1].removeprefix("error: ") if lines else ""
-    return {"status": "failed", "error": error or f"exit code {code}", "metrics": metrics}
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    message = lines[-1].removeprefix("error: ") if lines else ""
+    return {"status": "failed", "error": message or f"exit code {code}", "metrics": metrics}
 
 
-def train_args(config: str, overrides: list[str], run_dir: str) -> list[str]:
-    """The `echo-cli train` arguments of one sweep run."""
-    return ["train", config, "--out", run_dir, *(a for item in overrides for a in ("--set", item))]
+def train_job(config: str, overrides: list[str], run_dir: str) -> tuple[int, str]:
+    """Train one run as `echo-cli train CONFIG --out RUN_DIR --set ...` does, through the same
+    steps (training/experiment.py), and end as it ends: its exit code and one-line error."""
+    from echo_cli.config.loading import load_config
+    from echo_cli.errors import EchoError
+    from echo_cli.store import claim
+    from echo_cli.training import experiment
+
+    try:
+        with signals.stopping():
+            cfg, dataset, _ = experiment.prepare(load_config(config, overrides=overrides),
+                                                 engine="fast")
+            if signals.requested() is not None:
+                return signals.exit_code(), "interrupted"
+            with claim.create(Path(run_dir), cfg.name) as taken:
+                done = experiment.run(cfg, taken.path, engine="fast", dataset=dataset)
+            code, message = experiment.verdict(done, taken.path)
+            return code, message or ""
+    except EchoError as err:
+        return err.exit_code, str(err)
+    except KeyboardInterrupt:
+        return 130, "interrupted"
 
 
 def run_job(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
@@ -62,14 +81,8 @@ def run_job(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
     Returns:
         outcome(): the status, the one-line error of a failed run, and its metrics.
     """
-    from echo_cli.cli.common import invoke
-    from echo_cli.cli.train import app
-
-    errors = io.StringIO()
     try:
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), \
-                contextlib.redirect_stderr(errors):
-            code = invoke(app, train_args(config, overrides, run_dir))
+        code, error = train_job(config, overrides, run_dir)
     except Exception as err:  # noqa: BLE001 - a bug: the run fails, and its worker with it
         import traceback
 
@@ -78,7 +91,7 @@ def run_job(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
         answer = outcome(1, f"{type(err).__name__}: {text}", run_dir)
         return {**answer, "crashed": True}
     clear_session()
-    return outcome(code, errors.getvalue(), run_dir)
+    return outcome(code, error, run_dir)
 
 
 def clear_session() -> None:
@@ -94,9 +107,7 @@ def clear_session() -> None:
 
 def main() -> None:
     signals.install_early()  # a stop that arrives while Keras imports is not lost
-    from echo_cli.training import backends
-
-    backends.lean_import = True  # nothing here hands Keras a DataFrame or uses its wrappers
+    startup.lean = True  # nothing here hands Keras a DataFrame or uses its wrappers
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # what libraries print must not mix with the answers
@@ -141,12 +152,12 @@ def main() -> None:
             break
         if answer["status"] == "interrupted" or answer.get("crashed"):
             break  # the sweep is stopping, or this process is in doubt: a new one takes over
-    from echo_cli.__main__ import finish
-
     with contextlib.suppress(OSError):
         answers.close()
-    finish(0)
+    startup.finish(0)
 
 
 if __name__ == "__main__":
-    main()
+    from echo_cli.sweeps import worker  # this module under its own name: one copy of it
+
+    worker.main()

@@ -16,7 +16,6 @@ ECHO_CLI_COMPILE_CACHE=0 turns it off.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import sys
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from echo_cli.errors import EchoError
+from echo_cli.training import startup
 
 BACKENDS = ("tensorflow", "jax")
 CACHE_SWITCH = "ECHO_CLI_COMPILE_CACHE"
@@ -93,31 +93,6 @@ def cache_dir() -> Path | None:
     return Path(base) / "echo-cli" / "jax"
 
 
-# Keras imports scikit-learn (for its sklearn wrappers; MLflow installs it), pandas (to accept
-# DataFrames) and matplotlib.pyplot (for image galleries) whenever they are installed, each
-# guarded by `except ImportError`: about 1.5 s that echo-cli's command line never uses, since
-# it gives Keras numpy arrays and draws with matplotlib's Figure. The command line and the
-# sweep's workers hide them from Keras's import (they set lean_import), and import them as
-# usual afterwards; a notebook, where a user may want them from Keras, does not.
-LEAN = ("sklearn", "pandas", "matplotlib.pyplot")
-lean_import = False
-
-
-@contextlib.contextmanager
-def _hidden(modules: tuple[str, ...]):
-    """`import m` fails inside the block for each m not yet imported (as if not installed),
-    and works again after it."""
-    hidden = [m for m in modules if lean_import and m not in sys.modules]
-    for module in hidden:
-        sys.modules[module] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for module in hidden:
-            if sys.modules.get(module, False) is None:
-                del sys.modules[module]
-
-
 def import_keras(backend: str = "auto"):
     """Import Keras on the backend, silencing TensorFlow's C++ start-up chatter, and on JAX
     turn the persistent compile cache on.
@@ -132,7 +107,7 @@ def import_keras(backend: str = "auto"):
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     started = time.perf_counter()
-    with quiet_stderr(), _hidden(LEAN):
+    with startup.quiet_stderr(), startup.hidden_from_keras():
         import keras
     if name == "jax":
         _compile_cache()
@@ -155,24 +130,10 @@ def _compile_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence file descriptor 2 (C++ logging), for steps that may first import TensorFlow."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def save_model(model, path) -> None:
     """model.keras. Under JAX, Keras's serializer would import TensorFlow (3 s) only to ask
     whether a value is a TensorFlow shape; none can be, so it is told TensorFlow is absent."""
     from echo_cli.models.keras_internals import without_tensorflow
 
-    with quiet_stderr(), without_tensorflow():
+    with startup.quiet_stderr(), without_tensorflow():
         model.save(path)

@@ -1,35 +1,38 @@
 """One experiment, end to end, into its run directory: the path every trainer takes.
 
     cfg, dataset, why = prepare(load_config("configs/lag1.yaml"), engine="fast")
-    with rundir.create(None, cfg.name) as claim:
-        outcome = run(cfg, claim.path, engine="fast", dataset=dataset)   # or Run(...) by steps
+    with claim.create(None, cfg.name) as taken:
+        outcome = run(cfg, taken.path, engine="fast", dataset=dataset)   # or Training(...)
+    code, message = verdict(outcome)                                     # exit code, one line
 
-`prepare` reads any CSV data, resolves the backend, checks the engine and refuses a config
-that cannot fit in memory, each before anything is created; every change makes a new validated
-config (a config is never changed after validation). `run` trains, then saves, step by step,
-history.csv, model.keras, the held-out score, curves.png and, last, metrics.json, the mark of a
-finished run. A step that fails is recorded in metrics.json, and everything before it is kept.
+`prepare` reads any file the task names, resolves the backend, checks the engine and refuses
+a config that cannot fit in memory, each before anything is created; every change makes a new
+validated config. `run` trains, then saves, step by step, history.csv, model.keras, the
+held-out score, curves.png and, last, metrics.json, the mark of a finished run. A step that
+fails is recorded in metrics.json, and everything before it is kept. `verdict` turns an
+outcome into the exit code every front end uses (the CLI, a sweep's worker, the notebook).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from echo_cli.config import limits
-from echo_cli.config.loading import Config, derive, to_yaml
+from echo_cli.config.loading import derive, to_yaml
+from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
 from echo_cli.output import plots
-from echo_cli.store import rundir
-from echo_cli.tasks.framing import Dataset, csv_dataset
-from echo_cli.training import signals
+from echo_cli.store import provenance, rundir, tracking
+from echo_cli.training import backends, signals, startup
+
+EpochHook = Callable[[int, dict[str, float]], None]
 
 
 class EngineError(EchoError, ValueError):
@@ -42,29 +45,27 @@ class RunFailedError(EchoError):
     exit_code = 1
 
 
-def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None, str]:
-    """The config as it will run, its dataset (None for random data), and why its backend.
+def prepare(cfg: Config, *, engine: str) -> tuple[Config, Any, str]:
+    """The config as it will run, its dataset (None for generated data), and why its backend.
 
-    For data.source csv the file is read and data.n_unique set from its vocabulary;
+    A file the task reads may change the config (data.n_unique from a CSV's vocabulary);
     train.backend auto becomes the backend that will run (backends.choose).
 
     Raises:
         DataError, ConfigError, LimitError, BackendError, EngineError: one line each.
     """
-    from echo_cli.training.backends import choose
     from echo_cli.training.loop import engine_problem
 
     cfg, dataset = prepare_data(cfg)
     limits.check(cfg)
-    backend, why = choose(cfg.train.backend, engine=engine)
+    backend, why = backends.choose(cfg.train.backend, engine=engine)
     problem = engine_problem(engine, backend, cfg)
     if problem:
         raise EngineError(problem)
     if backend == "jax" and engine == "fast":  # refuse a changed Keras before anything exists
         from echo_cli.models.keras_internals import KerasChangedError, missing_internals
-        from echo_cli.training.backends import import_keras
 
-        import_keras(backend)
+        backends.import_keras(backend)
         changed = missing_internals()
         if changed:
             raise KerasChangedError(changed[0])
@@ -73,51 +74,17 @@ def prepare(cfg: Config, *, engine: str) -> tuple[Config, Dataset | None, str]:
     return cfg, dataset, why
 
 
-def prepare_data(cfg: Config) -> tuple[Config, Dataset | None]:
-    """For data.source csv: read the file, and set n_unique from its vocabulary if it has one.
+def prepare_data(cfg: Config) -> tuple[Config, Any]:
+    """Read any file the task names, and the config as it runs with it.
 
     Raises:
         DataError: the file or column cannot be used.
-        ConfigError: the config is invalid with the file's n_unique.
+        ConfigError: the config is invalid with what the file changes.
     """
-    if cfg.data.source != "csv":
-        return cfg, None
-    dataset = csv_dataset(cfg.data)
-    if dataset.n_unique != cfg.data.n_unique:
-        cfg = derive(cfg, {"data.n_unique": dataset.n_unique},
-                     source=f"{cfg.data.path} with its vocabulary")
+    dataset, updates, source = cfg.task.prepare(cfg)
+    if updates:
+        cfg = derive(cfg, updates, source=source)
     return cfg, dataset
-
-
-def first_sample(cfg: Config) -> tuple:
-    """A memory task's first training sequence of the seed, as check-data shows it:
-    (x, y, baseline loss, chance). x: ids (copy) or (steps, 2) numbers (adding)."""
-    from echo_cli import tasks
-    from echo_cli.tasks.framing import stream_rng
-
-    rng, d = stream_rng(cfg.seed, "train"), cfg.data
-    if d.task == "copy":
-        x, y = tasks.copy_memory(rng, count=1, delay=d.delay, recall=d.recall)
-    else:
-        x, y = tasks.adding(rng, count=1, length=d.length)
-    return x[0], y[0], cfg.baseline_loss, cfg.chance_accuracy
-
-
-def describe_dataset(cfg: Config, dataset: Dataset) -> str:
-    """One line on what a CSV file became: sequences, held-out part, vocabulary."""
-    how = (f"{len(dataset.vocabulary)} distinct values mapped to ids 0 .. "
-           f"{len(dataset.vocabulary) - 1} (data.n_unique = {dataset.n_unique})"
-           if dataset.vocabulary is not None else
-           f"integers used as they are (data.n_unique = {dataset.n_unique}, the largest + 1)")
-    gaps = ""
-    if dataset.gaps:
-        lines = ", ".join(map(str, dataset.gaps[:5])) + (", ..." if len(dataset.gaps) > 5 else "")
-        gaps = (f"; {len(dataset.gaps)} rows have no value (lines {lines}): sequences are cut "
-                f"between them, never across one")
-    return (f"data: {dataset.rows} values from {cfg.data.path} column {cfg.data.column!r}: "
-            f"{len(dataset.train)} training sequences (cycled, one per epoch) and "
-            f"{len(dataset.heldout)} held-out sequences from the last "
-            f"{cfg.data.heldout_fraction:.0%} of the file; {how}{gaps}")
 
 
 @dataclass
@@ -125,7 +92,7 @@ class Outcome:
     """What a run did: the model, the result, the metrics written, and a step that failed."""
 
     model: Any
-    result: Any  # train.RunResult
+    result: Any  # loop.RunResult
     metrics: rundir.Metrics | None
     failed_step: str | None = None
     error: str | None = None
@@ -137,17 +104,38 @@ class Outcome:
         return bool(self.result.interrupted)
 
 
+def saved(outcome: Outcome, path: Path) -> str:
+    """"runs/x/ (config.yaml, history.csv, ...)": what a run directory holds, in a set order."""
+    order = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES,
+             tracking.TB + "/", rundir.VOCABULARY]
+    return f"{path}/ ({', '.join(f for f in order if f in outcome.saved)})"
+
+
+def verdict(outcome: Outcome, path: Path) -> tuple[int, str | None]:
+    """The exit code of a run and its one-line message: 0; a signal's code (130, 143, 129);
+    2 when training stopped on a loss that is no longer a number; 1 when a later step failed."""
+    where = saved(outcome, path)
+    if outcome.failed_step == "train":
+        return 2, f"training stopped: {outcome.error}; the run so far is in {where}"
+    if outcome.interrupted:
+        return signals.exit_code(), None
+    if outcome.failed_step is not None:
+        return 1, (f"the {outcome.failed_step} step failed ({outcome.error}); what was done "
+                   f"before it is kept in {where}")
+    return 0, None
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())[:200]
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-class Run:
-    """One prepared config being run into its claimed directory, in three steps:
+class Training:
+    """One prepared config being trained into its claimed directory, in three steps:
 
-        run = Run(cfg, path, engine="fast", dataset=None)  # Keras imported, config.yaml written
-        run.train(on_epoch=bar.update)                     # history.csv streamed as it goes
-        outcome = run.finish()                             # the rest, step by step
+        job = Training(cfg, path, engine="fast", dataset=None)  # Keras imported, config.yaml
+        job.train(on_epoch=bar.update)                          # history.csv streamed
+        outcome = job.finish()                                  # the rest, step by step
 
     After training, each step runs even if one before it failed: history, model, held-out
     score, curves, then metrics.json, which records the first failed step and its error. A
@@ -155,27 +143,24 @@ class Run:
     the run interrupted.
     """
 
-    def __init__(self, cfg: Config, path: Path, *, engine: str = "fast",
-                 dataset: Dataset | None = None):
-        from echo_cli.training.backends import import_keras
-
+    def __init__(self, cfg: Config, path: Path, *, engine: str = "fast", dataset=None):
         self.cfg, self.path, self.engine, self.dataset = cfg, path, engine, dataset
-        import_keras(cfg.train.backend)
+        backends.import_keras(cfg.train.backend)
         self.writer = rundir.RunWriter(path)
         self.digest = self.writer.save_config(to_yaml(cfg))
         self.saved = [rundir.CONFIG]
-        if dataset is not None and dataset.vocabulary is not None:
-            self.writer.save_vocabulary(dataset.vocabulary)
+        vocabulary = getattr(dataset, "vocabulary", None)
+        if vocabulary is not None:
+            self.writer.save_vocabulary(vocabulary)
             self.saved.append(rundir.VOCABULARY)
         fields = ["epoch", "loss", "accuracy"]
         if cfg.train.target_accuracy is not None or cfg.train.target_loss is not None:
-            fields += (["validation_accuracy"] if cfg.data.task != "adding" else []) + (
-                ["validation_loss"] if cfg.data.task != "echo" else [])
+            fields += cfg.task.validation_columns(cfg)
         self.history = self.writer.history(fields)
         self.epoch_times: list[float] = []  # each epoch's wall time, for TensorBoard
         self.model = self.result = None
 
-    def train(self, on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> None:
+    def train(self, on_epoch: EpochHook | None = None) -> None:
         """Train, streaming each epoch's row to history.csv.
 
         Raises:
@@ -187,8 +172,7 @@ class Run:
 
         def each_epoch(epoch: int, row: dict[str, float]) -> None:
             if not rows:  # built and compiled: the imports no longer compete with them
-                threading.Thread(target=_import_for_saving, name="echo-cli-imports",
-                                 daemon=True).start()
+                startup.warm_up_in_background()
             rows.append(row)
             self.epoch_times.append(time.time())
             self.history.add(row)
@@ -208,33 +192,41 @@ class Run:
 
     def finish(self) -> Outcome:
         """Save and score what training left, each step on its own, metrics.json last."""
-        from echo_cli.store import provenance, tracking
-        from echo_cli.training import backends
-        from echo_cli.training.backends import save_model
+        result = self.result
+        outcome = Outcome(model=self.model, result=result, metrics=None, saved=self.saved)
+        if result.diverged:
+            outcome.failed_step, outcome.error = "train", result.diverged
+        phases = self._phases()
+        for step, file, action, wanted in self._steps(outcome):
+            if wanted:
+                self._step(outcome, phases, step, file, action)
+        result.interrupted = result.interrupted or signals.requested() is not None
+        outcome.metrics = self._save_metrics(outcome, phases)
+        return outcome
+
+    # ------------------------------------------------------------------ the steps of finish
+    def _phases(self) -> dict[str, float]:
+        result = self.result
+        compiling = result.compile_seconds or 0.0
+        return {"import": backends.take_import_seconds(), "build": result.build_seconds or 0.0,
+                "compile": compiling, "train": result.train_seconds - compiling,
+                "evaluate": 0.0, "save": 0.0}
+
+    def _steps(self, outcome: Outcome) -> list[tuple[str, str | None, Callable[[], Any], bool]]:
+        """(name, the file it writes, what it does, whether it runs), in order."""
         from echo_cli.training.evaluate import evaluate
 
         cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
-        task = cfg.data.task
-        compiling = result.compile_seconds or 0.0
-        phases = {"import": backends.take_import_seconds(), "build": result.build_seconds or 0.0,
-                  "compile": compiling, "train": result.train_seconds - compiling,
-                  "evaluate": 0.0, "save": 0.0}
-        outcome = Outcome(model=model, result=result, metrics=None, saved=self.saved)
-        if result.diverged:
-            outcome.failed_step, outcome.error = "train", result.diverged
+        # curves.png is drawn from the history alone, so it is drawn in a thread while the
+        # model is saved and scored (compiled code, which releases the GIL), written in turn
+        drawing = (_background(lambda: plots.curves_png(
+            result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
+            title=f"{cfg.name}: {cfg.model.kind}, {cfg.task.headline(cfg)}",
+            **cfg.task.curve_labels)) if result.history and signals.requested() is None
+            else None)
 
         def score() -> None:
             result.heldout = evaluate(model, cfg, dataset=self.dataset)
-
-        # curves.png is drawn from the history alone, so it is drawn in a thread while the
-        # model is saved and scored (compiled code, which releases the GIL), and written in turn
-        drawing = _Background(lambda: plots.curves_png(
-            result.history, chance=cfg.chance_accuracy, baseline=cfg.baseline_loss,
-            title=f"{cfg.name}: {cfg.model.kind}, {_setting(cfg)}", **CURVE_LABELS[task]),
-        ) if result.history and signals.requested() is None else None
-
-        def curves() -> None:
-            writer.save_file(rundir.CURVES, drawing.result())
 
         def tensorboard() -> None:
             note = tracking.write_tensorboard(self.path, result.history,
@@ -243,36 +235,40 @@ class Run:
             if note:
                 outcome.notes.append(note)
 
-        steps = [
+        return [
             ("history", rundir.HISTORY, lambda: self.history.close(result.history), True),
             ("model", rundir.MODEL,
-             lambda: writer.save_model(lambda tmp: save_model(model, tmp)), True),
+             lambda: writer.save_model(lambda tmp: backends.save_model(model, tmp)), True),
             ("evaluate", None, score, not result.interrupted and not result.diverged),
-            ("curves", rundir.CURVES, curves, drawing is not None),
+            ("curves", rundir.CURVES,
+             lambda: writer.save_file(rundir.CURVES, drawing.result()), drawing is not None),
             ("tensorboard", tracking.TB + "/", tensorboard, bool(result.history)),
         ]
-        for step, file, action, wanted in steps:
-            if not wanted:
-                continue
-            if step in ("evaluate", "curves") and signals.requested() is not None:
-                result.interrupted = True
-                continue
-            began = time.perf_counter()
-            try:
-                action()
-            except (KeyboardInterrupt, signals.StopRequested):
-                result.interrupted = True
-            except Exception as err:  # noqa: BLE001 - a late failure is recorded, not raised
-                if outcome.failed_step is None:
-                    outcome.failed_step, outcome.error = step, _one_line(err)
-                if _debug():
-                    traceback.print_exc()
-            else:
-                if file and (self.path / file).exists():
-                    outcome.saved.append(file)
-            finally:
-                phases["evaluate" if step == "evaluate" else "save"] += time.perf_counter() - began
-        result.interrupted = result.interrupted or signals.requested() is not None
+
+    def _step(self, outcome: Outcome, phases: dict[str, float], step: str, file: str | None,
+              action: Callable[[], Any]) -> None:
+        """Run one step; a stop skips the steps that only add, a failure is recorded."""
+        if step in ("evaluate", "curves") and signals.requested() is not None:
+            self.result.interrupted = True
+            return
+        began = time.perf_counter()
+        try:
+            action()
+        except (KeyboardInterrupt, signals.StopRequested):
+            self.result.interrupted = True
+        except Exception as err:  # noqa: BLE001 - a late failure is recorded, not raised
+            if outcome.failed_step is None:
+                outcome.failed_step, outcome.error = step, _one_line(err)
+            if _debug():
+                traceback.print_exc()
+        else:
+            if file and (self.path / file).exists():
+                outcome.saved.append(file)
+        finally:
+            phases["evaluate" if step == "evaluate" else "save"] += time.perf_counter() - began
+
+    def _save_metrics(self, outcome: Outcome, phases: dict[str, float]) -> rundir.Metrics:
+        cfg, result = self.cfg, self.result
         failure = ({"failed_step": outcome.failed_step, "error": outcome.error}
                    if outcome.failed_step is not None else {})  # set, so written
         metrics = rundir.Metrics(**result.metrics(cfg).to_dict(), **failure,
@@ -280,73 +276,29 @@ class Run:
                                  phase_seconds={k: round(v, 3) for k, v in phases.items()},
                                  provenance=provenance.collect(cfg.train.backend))
         try:
-            writer.save_metrics(metrics)
+            self.writer.save_metrics(metrics)
             outcome.saved.append(rundir.METRICS)
         except Exception as err:  # noqa: BLE001 - e.g. the disk is full: say so, keep the rest
             if outcome.failed_step is None:
                 outcome.failed_step, outcome.error = "metrics", _one_line(err)
-        outcome.metrics = metrics
-        return outcome
+        return metrics
 
 
-def run(cfg: Config, path: Path, *, engine: str = "fast", dataset: Dataset | None = None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Outcome:
-    """Run, train and finish one prepared config in its claimed directory `path`."""
-    job = Run(cfg, path, engine=engine, dataset=dataset)
+def run(cfg: Config, path: Path, *, engine: str = "fast", dataset=None,
+        on_epoch: EpochHook | None = None) -> Outcome:
+    """Train and finish one prepared config in its claimed directory `path`."""
+    job = Training(cfg, path, engine=engine, dataset=dataset)
     job.train(on_epoch)
     return job.finish()
 
 
-CURVE_LABELS = {
-    "echo": {},
-    "copy": {"epoch_label": "update (one batch of fresh sequences each)",
-             "accuracy_label": "recall accuracy"},
-    "adding": {"epoch_label": "update (one batch of fresh sequences each)",
-               "accuracy_label": "share within 0.04 of the sum",
-               "chance_label": "always predicting 1"},
-}
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="echo-cli-background")
 
 
-def _setting(cfg: Config) -> str:
-    """The setting a title names: the lag, or the memory task's T."""
-    return {"copy": f"copy memory, T={cfg.data.delay}",
-            "adding": f"adding, T={cfg.data.length}"}.get(cfg.data.task, f"lag {cfg.data.lag}")
-
-
-class _Background:
-    """A function run in a daemon thread; result() waits for it and returns its value, or
-    raises what it raised."""
-
-    def __init__(self, fn: Callable[[], Any]):
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True,
-                                        name="echo-cli-background")
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self._value = fn()
-        except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
-            self._error = err
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def _import_for_saving() -> None:
-    """Import what the steps after training need (matplotlib for curves.png, TensorBoard's
-    record format for tb/) while training runs: the compiled training steps release the GIL,
-    so on a second core these imports take nothing from the wait."""
-    with contextlib.suppress(Exception):
-        from echo_cli.output import plots
-        from echo_cli.store import tracking
-
-        plots.warm_up()
-        tracking.tensorboard_installed()
+def _background(fn: Callable[[], Any]) -> Future:
+    """fn running beside the caller; .result() waits for it and returns its value, or raises
+    what it raised."""
+    return _POOL.submit(fn)
 
 
 def _debug() -> bool:

@@ -1,0 +1,176 @@
+"""Commands for a trained run: predict with it, stream through it, look inside it.
+
+    echo-cli predict runs/lag1-<time> 3 1 4 1 5 9 2 6
+    seq 1 12 | echo-cli stream runs/stream-<time>
+    echo-cli inspect runs/lag1-<time>
+
+Parse, call, print: the work is in analysis/ (trained.py, stream.py, probing.py) and the task.
+A command that has no meaning for a run's task says why in one line (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from echo_cli.cli.common import handled, new_console, refuse_overwrite, writing
+from echo_cli.cli.completion import complete_run
+
+app = typer.Typer()
+
+
+@app.command(context_settings={"ignore_unknown_options": True},
+             short_help="Predict from your own integers with a trained run.")
+@handled
+def predict(
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run directory written by `echo-cli train`."),
+    values: list[str] = typer.Argument(..., help="The input sequence, e.g. 3 1 4 1 5 9 2 6.",
+                                       metavar="INT"),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON, for scripts."),
+) -> None:
+    """Predict X(t-lag) from your own integers with a trained run, framed as in training."""
+    import json
+
+    from echo_cli.analysis.trained import RunError, checked_config, load_run, predict_rows
+
+    cfg = checked_config(run_dir)
+    problem = cfg.task.predict_problem(cfg)
+    if problem:  # said before the model is loaded
+        raise RunError(problem)
+    run = load_run(run_dir)
+    rows = predict_rows(run, run.encode(values))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    console = new_console()
+    console.print(run.cfg.task.predict_view(run.cfg, rows))
+    scored = [r for r in rows if r["match"] is not None]
+    if scored:
+        right = sum(r["match"] for r in scored)
+        console.print(f"{right} of {len(scored)} predictions match; chance is "
+                      f"{run.cfg.chance_accuracy:.3g} per prediction")
+
+
+@app.command(short_help="Echo integers from stdin one by one, keeping the state.")
+@handled
+def stream(
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run trained on whole sequences, e.g. from "
+                                        "configs/stream.yaml."),
+    heldout: int | None = typer.Option(
+        None, "--heldout", min=1, metavar="N",
+        help="Instead of reading stdin, stream N fresh held-out sequences one number at a time "
+             "and print the echo accuracy."),
+) -> None:
+    """Echo X(t-lag) as integers arrive on stdin, one per line, keeping the recurrent state.
+
+    From a pipe it prints exactly one line per input integer: the echo, or - while none
+    exists yet. Bad lines get a message on stderr and the stream goes on.
+    """
+    from echo_cli.analysis.stream import Streamer, stream_accuracy
+    from echo_cli.analysis.trained import RunError, checked_config, load_run
+    from echo_cli.config import limits
+    from echo_cli.errors import EchoError
+
+    if heldout is None and sys.stdin is None:
+        raise EchoError("stdin is closed; pipe integers in (seq 1 9 | echo-cli stream RUN), "
+                        "type them at a terminal, or use --heldout N")
+    cfg = checked_config(run_dir)
+    problem = cfg.task.stream_problem(cfg)
+    if problem:  # said before the model is loaded
+        raise RunError(problem)
+    run = load_run(run_dir)
+    streamer = Streamer(run)
+    if heldout is not None:
+        limits.check_stream(run.cfg, heldout)
+        dataset, _, _ = run.cfg.task.prepare(run.cfg)
+        scores = stream_accuracy(run, sequences=heldout, dataset=dataset)
+        new_console().print(streamer.plan.score_line(scores))
+        return
+    _echo_lines(run, streamer)
+
+
+def _echo_lines(run, streamer) -> None:
+    """stdin to stdout, one echo per line; a bad line is skipped with a note on stderr."""
+    from echo_cli.errors import EchoError
+    from echo_cli.output.report import printable
+
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(streamer.plan.prompt, file=sys.stderr)
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and line == "":
+            break
+        token = line.strip()
+        if not token:
+            print("skipped a blank line; give one integer per line", file=sys.stderr)
+            continue
+        try:
+            (value,) = run.encode([token])
+        except EchoError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        echo = streamer.push(value)
+        print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)
+
+
+INSPECT_FILES = ["state.png", "probes.csv", "probes.png"]
+
+
+@app.command(context_settings={"ignore_unknown_options": True},
+             short_help="Show a trained network's state and how far back it remembers.")
+@handled
+def inspect(
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run of a recurrent model (lstm, gru, simple_rnn)."),
+    values: list[str] = typer.Argument(
+        None, metavar="INT",
+        help="The sequence to show (echo: integers; copy: the symbols to remember). Default: "
+             "the first fresh held-out sequence."),
+    heldout: int = typer.Option(200, "--heldout", min=10, max=10_000, metavar="N",
+                                help="Fresh sequences to fit the probes on, and as many to "
+                                     "score them on."),
+    max_lag: int | None = typer.Option(None, "--max-lag", min=0, metavar="K",
+                                       help="Probe X(t-k) for k = 0 .. K. Default: up to the "
+                                            "sequence length or 32."),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR",
+                                    help="Where to write state.png, probes.csv and probes.png. "
+                                         "Default: RUN/inspect/."),
+    force: bool = typer.Option(False, "--force", help="Replace the files if --out has them."),
+) -> None:
+    """Show what a trained network holds: its state and gates step by step (state.png), and
+    how far back X(t-k) can be read out of it (probes.csv, probes.png)."""
+    from echo_cli.analysis import probing
+    from echo_cli.analysis.trained import inspect_sequence, load_run
+    from echo_cli.output import plots, report
+    from echo_cli.store.files import write_atomic, write_csv
+
+    out = out or run_dir / "inspect"
+    refuse_overwrite(out, INSPECT_FILES, force=force)
+    run = load_run(run_dir)
+    seq, origin, seq_cfg = inspect_sequence(run, values or [])
+    picture = probing.picture(run.model, seq_cfg, seq, origin=origin)
+    span = run.cfg.task.inspect_span(run.cfg)
+    curve = probing.memory_curve(run.model, run.cfg, sequences_each=heldout,
+                                 max_lag=max_lag if max_lag is not None else min(span - 1, 32))
+    rows = [vars(p) for p in curve]
+    metric = "accuracy" if run.cfg.task.probe_classes(run.cfg) else "R²"
+    with writing(out):
+        write_atomic(out / "state.png", plots.state_png(
+            t=picture.t, labels=picture.labels, panels=picture.panels, mark=picture.mark,
+            shade=picture.shade, title=f"{run_dir.name}: {run.cfg.model.kind} state over "
+                                       f"{picture.origin}"))
+        write_csv(out / "probes.csv", [{**r, "metric": metric} for r in rows])
+        write_atomic(out / "probes.png", plots.probes_png(
+            rows, metric=metric, title=f"{run_dir.name}: how far back the state remembers"))
+    console = new_console()
+    console.print(report.probe_summary(rows, metric=metric, fades=probing.fades_at(curve),
+                                       sequences=heldout))
+    console.print(f"saved {out}/ ({', '.join(INSPECT_FILES)})")

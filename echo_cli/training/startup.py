@@ -1,0 +1,105 @@
+"""The start-up tricks, in one place, each with what it saves (measured by `echo-cli bench`
+on the 2-core machine; the figures are in the README's speed section).
+
+    with startup.hidden_from_keras():     # 1. Keras's import skips what echo-cli never uses
+        import keras
+    with startup.quiet_stderr(): ...      # 2. TensorFlow's C++ start-up chatter is not shown
+    startup.warm_up_in_background()       # 3. matplotlib and TensorBoard load while training
+    startup.finish(code)                  # 4. exit without the module-by-module teardown
+
+Each one is kept only because it saves a user at least 0.3 s of a whole `echo-cli train`, or
+because it keeps the screen clean (2). Nothing here imports Keras at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+
+# 1. Keras imports scikit-learn (for its sklearn wrappers; MLflow installs it), pandas (to
+# accept DataFrames) and matplotlib.pyplot (for image galleries) whenever they are installed,
+# each guarded by `except ImportError`: about 1.5 s that echo-cli's command line never uses,
+# since it gives Keras numpy arrays and draws with matplotlib's Figure. The command line and
+# the sweep's workers hide them from Keras's import (they set `lean`), and import them as
+# usual afterwards; a notebook, where a user may want them from Keras, does not.
+LEAN = ("sklearn", "pandas", "matplotlib.pyplot")
+lean = False
+
+
+@contextlib.contextmanager
+def hidden_from_keras(modules: tuple[str, ...] = LEAN):
+    """`import m` fails inside the block for each m not yet imported (as if not installed),
+    and works again after it; only when `lean` is set."""
+    hidden = [m for m in modules if lean and m not in sys.modules]
+    for module in hidden:
+        sys.modules[module] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for module in hidden:
+            if sys.modules.get(module, False) is None:
+                del sys.modules[module]
+
+
+# 2. TensorFlow logs oneDNN and CUDA notices through absl before any Python setting applies;
+# they say nothing about the experiment. Python errors still surface after the block.
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence file descriptor 2 (C++ logging), for steps that may first import TensorFlow."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# 3. curves.png needs matplotlib and its font, tb/ TensorBoard's record format: about 0.6 s
+# of imports. The compiled training steps release the GIL, so on a second core these imports
+# take nothing from the wait when they run while the model trains.
+def warm_up_in_background() -> None:
+    """Import what the steps after training need, in a daemon thread."""
+    threading.Thread(target=_warm_up, name="echo-cli-imports", daemon=True).start()
+
+
+def _warm_up() -> None:
+    with contextlib.suppress(Exception):
+        from echo_cli.output import plots
+        from echo_cli.store import tracking
+
+        plots.warm_up()
+        tracking.tensorboard_installed()
+
+
+# 4. After JAX or TensorFlow, Python's module-by-module teardown takes about a second and
+# does nothing a user needs: every file a run writes is closed (and renamed into place) before
+# its command returns.
+def finish(code) -> None:
+    """Exit with `code` (SystemExit's: None, an int or a message for stderr); after Keras was
+    loaded, run the exit handlers, flush, and leave at once."""
+    if not isinstance(code, int):
+        if code is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    for stream in (sys.stdout, sys.stderr):  # a closed or broken stream: nothing more to say
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    if not {"jax", "tensorflow"} & sys.modules.keys():
+        os._exit(code) if _streams_gone() else sys.exit(code)
+    import atexit
+    import logging
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _streams_gone() -> bool:
+    """stdout or stderr closed by the caller (`>&-`): Python's own exit would complain."""
+    return sys.stdout is None or sys.stderr is None
