@@ -6,15 +6,16 @@ BIN := $(VENV)/bin
 EXTRAS ?= dev,jax,notebook
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),_,$(EXTRAS))
-TEST_EXTRAS := dev,jax,ray,mlflow,notebook
+TEST_EXTRAS := dev,jax,ray,mlflow,notebook,docs
 TEST_STAMP := $(VENV)/.installed-$(subst $(comma),_,$(TEST_EXTRAS))
+DOCS_STAMP := $(VENV)/.installed-docs
 
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench bench-scaling bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test test-fast lint bench bench-scaling bench-startup bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
-	sweep-stateful memory inspect-examples schema clean
+	sweep-stateful memory modern inspect-examples schema docs docs-serve readme-figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-22s %s\n", $$1, $$2}'
@@ -32,6 +33,9 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): pyproject.toml
 	$(call install,$(TEST_EXTRAS))
 
+$(DOCS_STAMP): pyproject.toml
+	$(call install,docs)
+
 setup: $(STAMP) ## create .venv and install echo-cli, its dependencies, JAX and the notebook extra (EXTRAS=dev leaves them out)
 
 run: setup ## set up and train the main experiment, configs/lag1.yaml
@@ -40,14 +44,30 @@ run: setup ## set up and train the main experiment, configs/lag1.yaml
 # One test process per core; each test file stays in one process, so its fixtures train once.
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
-test: $(TEST_STAMP) ## set up (with JAX, Ray, MLflow and the notebook extra, for their tests) and run every test, as CI does
+test: $(TEST_STAMP) ## set up (with JAX, Ray, MLflow, the notebook and docs extras, for their tests), check the import layers, run every test and build the docs, as CI does
+	$(BIN)/lint-imports --no-cache
 	$(PYTEST)
+	$(MKDOCS) build --strict --quiet
 
 test-fast: $(TEST_STAMP) ## the tests without those marked slow (training for more than a few seconds)
 	$(PYTEST) -m "not slow"
 
-lint: setup ## ruff
+lint: setup ## ruff, and the import layers of pyproject.toml (import-linter)
 	$(BIN)/ruff check echo_cli tests
+	$(BIN)/lint-imports --no-cache
+
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link, a missing page or
+# a stale include; docs/hooks/reference.py generates the reference pages from the code.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: $(DOCS_STAMP) ## build the documentation site into site/ (mkdocs build --strict)
+	$(MKDOCS) build --strict
+
+docs-serve: $(DOCS_STAMP) ## serve the documentation site at http://127.0.0.1:8000, rebuilt on every change
+	$(MKDOCS) serve
+
+readme-figures: $(TEST_STAMP) ## write README.md's tables from results/results.csv and the installed extras' sizes
+	$(BIN)/python docs/scripts/readme_figures.py
 
 schema: setup ## regenerate configs/echo-cli.schema.json (editor completion of config keys) from the schema
 	$(CLI) config schema > configs/echo-cli.schema.json.tmp
@@ -68,6 +88,9 @@ bench: setup ## the tutorial loop vs the default engine on lag1 (first and cache
 
 bench-scaling: setup ## seconds per update and memory of lstm, gru, tcn on both backends at lengths 25..1000
 	$(CLI) bench scaling --force
+
+bench-startup: setup ## what each start-up trick saves a whole train (bench/startup.json)
+	$(CLI) bench startup configs/lag1.yaml --force
 
 bench-vocab: setup ## peak memory and seconds, one-hot vs embedding, at n_unique 100, 1000, 10000
 	$(CLI) bench vocab configs/lag1.yaml --force
@@ -161,6 +184,30 @@ memory: setup ## copy (T=50,100,200), adding (T=100,200,400) x LSTM/GRU/TCN, ech
 	$(CLI) sweep configs/stream.yaml --grid data.lag=1,2,4,8,16 --grid model.kind=lstm,gru \
 	  $(MEMORY_SETS) $(ECHO_SETS) --out runs/memory-echo
 	$(CLI) memory-table runs/memory-copy runs/memory-adding runs/memory-echo --out results --force
+
+# Memory in modern sequence models (Gu & Dao 2023): selective against plain copying (L=64,
+# M=4, A=16) for every recurrent kind at the same budget of updates, training on past 0.99 to
+# record when it was reached; induction heads trained at length 64 and scored at 64..4,096; then
+# the memory capacity of every trained model beside its N. Each sweep resumes if run again, and
+# a run whose capacity.json exists is not measured again; delete runs/modern-* to start afresh.
+MODERN_BUDGET ?= 3000
+MODERN_KINDS := lstm:64:64,gru:64:64,lru:32:64,s6:32:16,esn:256:64
+INDUCTION_KINDS := lstm:128:64,gru:128:64,lru:64:64,s6:32:16
+MODERN_LENGTHS := [64,128,256,512,1024,2048,4096]
+MODERN_SETS ?= --set train.backend=jax
+modern: setup ## selective vs plain copying x lstm/gru/lru/s6/esn, induction at 64..4096, memory capacity -> results/modern.md
+	$(CLI) sweep configs/selective_copy.yaml --grid data.variable=true,false \
+	  --grid model.kind+model.units+model.state_size=$(MODERN_KINDS) \
+	  --set train.epochs=$(MODERN_BUDGET) --set train.stop_at_target=false $(MODERN_SETS) \
+	  --out runs/modern-copy
+	$(CLI) sweep configs/induction.yaml \
+	  --grid model.kind+model.units+model.state_size=$(INDUCTION_KINDS) \
+	  --set "eval.lengths=$(MODERN_LENGTHS)" --set eval.sequences=500 $(MODERN_SETS) \
+	  --out runs/modern-induction
+	@for run in runs/modern-copy/runs/* runs/modern-induction/runs/*; do \
+	  test -f "$$run/capacity/capacity.json" || $(CLI) capacity "$$run" --force > /dev/null \
+	    || { echo "capacity of $$run failed"; exit 1; }; done; echo "capacity measured"
+	$(CLI) modern-table runs/modern-copy runs/modern-induction --out results --force
 
 # The beginner's mistake beside a model that echoes through its state: each trained once into
 # runs/inspect-<name>/ (delete it to train again), then inspected into results/inspect/<name>/.

@@ -16,6 +16,9 @@ def main() -> None:
     from echo_cli.cli import main as run
     from echo_cli.training import startup
 
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        if stream is None:  # closed by the caller (>&-): what it would say goes nowhere
+            startup.silence(fd)
     if signals.requested() is not None:  # it came while the command line was importing
         print(f"interrupted by {signals.name()}", file=sys.stderr)
         sys.exit(signals.exit_code())

@@ -39,6 +39,12 @@ def one_line_error(result, *fragments: str, code: int = 2) -> str:
     return lines[0]
 
 
+def in_empty_dir(tmp_path: Path, monkeypatch, *, columns: int) -> None:
+    """Run from an empty directory (a stray runs/ would be visible) at a set terminal width."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", str(columns))
+
+
 def sets(items) -> list[str]:
     """--set arguments for a list of KEY=VALUE items."""
     return [arg for item in items for arg in ("--set", item)]

@@ -65,7 +65,8 @@ def test_collect_reads_runs_and_sweeps_and_skips_interrupted_runs(tmp_path):
 
     a = fake_run(tmp_path / "a", overrides=["data.lag=2", "data.window=6"])
     sweep = tmp_path / "sweep"
-    fake_run(sweep / "runs" / "x", {**METRICS, "heldout_correct": 54}, overrides=["seed=2"])
+    fake_run(sweep / "runs" / "x", {**METRICS, "heldout_correct": 54, "heldout_accuracy": 0.5,
+                                    "ci95_low": 0.41, "ci95_high": 0.59}, overrides=["seed=2"])
     fake_run(sweep / "runs" / "y", {**METRICS, "interrupted": True, "heldout_accuracy": None})
     (tmp_path / "half").mkdir()  # claimed, never finished: config.yaml only
     (tmp_path / "half" / "config.yaml").write_text("name: half\n")
@@ -94,7 +95,8 @@ def test_results_rows_and_files_come_from_the_runs(tmp_path):
 
     from echo_cli.analysis.compare import result_rows, write_results
 
-    run = fake_run(tmp_path / "r", {**METRICS, "heldout_accuracy": 0.5},
+    run = fake_run(tmp_path / "r", {**METRICS, "heldout_accuracy": 0.5, "heldout_correct": 54,
+                                    "ci95_low": 0.41, "ci95_high": 0.59},
                    overrides=["description=a test", "data.lag=2", "data.window=6"])
     rows, skipped = result_rows([run])
     assert skipped == []
@@ -103,7 +105,10 @@ def test_results_rows_and_files_come_from_the_runs(tmp_path):
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| lag1 | a test | lag 2, window 6" in md and f"`{run}`" in md
     csv_head = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
-    assert csv_head.startswith("name,what it tests,key settings,chance")
+    # snake_case, the names of metrics.json (and of the notebook's ec.results)
+    assert csv_head == ("name,description,settings,heldout_accuracy,ci95_low,ci95_high,"
+                        "chance_accuracy,heldout_targets,epochs_completed,updates,"
+                        "samples_to_target,train_seconds,backend,engine")
 
 
 def test_compare_names_each_malformed_run_and_compares_the_rest(tmp_path):
@@ -163,8 +168,13 @@ def test_terminal_escapes_in_names_are_shown_not_obeyed(tmp_path):
          "heldout_correct (500) is more than heldout_targets (108)"),
         (lambda text: text.replace('"heldout_correct": 27', '"heldout_correct": ' + "9" * 5000),
          "ValueError"),
+        (lambda text: text.replace('"heldout_accuracy": 0.25', '"heldout_accuracy": 0.99'),
+         "heldout_accuracy 0.99 is not heldout_correct / heldout_targets = 27/108"),
+        (lambda text: text.replace('"ci95_high": 0.34', '"ci95_high": 0.2'),
+         "heldout_accuracy 0.25 is outside its interval 0.18-0.2"),
     ],
-    ids=["negative", "huge", "nan", "more-than-targets", "5000-digits"],
+    ids=["negative", "huge", "nan", "more-than-targets", "5000-digits", "edited-accuracy",
+         "edited-interval"],
 )
 def test_impossible_metrics_are_refused_by_results_and_skipped_by_compare(tmp_path, edit,
                                                                           reason):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from helpers import in_empty_dir, invoke, one_line_error, runner
 from typer.core import TyperArgument
-from typer.testing import CliRunner
 
+from echo_cli import models
 from echo_cli.cli import app
 from echo_cli.cli.completion import complete_config, complete_run, complete_run_or_sweep
 from echo_cli.config.keys import json_schema, key_docs
@@ -26,26 +27,11 @@ LAG1 = ROOT / "configs" / "lag1.yaml"
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 SCHEMA_FILE = ROOT / "configs" / "echo-cli.schema.json"
 SCHEMA_LINE = "# yaml-language-server: $schema=echo-cli.schema.json"
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Run every command from an empty directory at 80 columns, so a stray runs/ is visible."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "80")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
+def _in_tmp(tmp_path, monkeypatch):
+    in_empty_dir(tmp_path, monkeypatch, columns=80)
 
 
 def commands(group=None, path: tuple[str, ...] = ()):
@@ -101,9 +87,11 @@ def test_keys_lists_every_key_with_type_default_and_meaning_at_80_columns():
         assert doc.description and " ".join(doc.description.split()) in flat, doc.key
         assert f"{doc.key} ({doc.kind}; default {doc.default})" in flat
     assert "train.epochs (integer ≥ 1; default 2000)" in flat
-    assert "model.kind (one of lstm, gru, simple_rnn, mlp, conv1d, tcn; default lstm)" in flat
-    assert "train.batch_size (integer ≥ 1; default 5 (copy, adding: 32))" in flat
-    assert "train.clipnorm (number > 0, or null; default null (copy, adding: 1.0))" in flat
+    assert (f"model.kind (one of {', '.join(models.names())}; default lstm)") in flat
+    assert ("train.batch_size (integer ≥ 1; default 5 (copy, adding: 32; selective_copy, "
+            "induction: 64))") in flat
+    assert ("train.clipnorm (number > 0, or null; default null (copy, adding, selective_copy, "
+            "induction: 1.0))") in flat
     assert "…" not in result.stdout
 
 
@@ -277,8 +265,11 @@ def test_command_summaries_are_whole(words):
 
 
 def test_a_missing_argument_is_named_in_plain_words():
-    result = runner.invoke(app, ["train"])
-    assert result.exit_code == 2 and "Missing argument 'CONFIG'" in result.output
+    result = runner.invoke(app, ["predict"])
+    assert result.exit_code == 2 and "Missing argument 'RUN'" in result.output
+    # train takes CONFIG, or --resume RUN instead
+    one_line_error(invoke("train"), "train needs a CONFIG (a YAML file or a built-in name "
+                                    "such as lag1), or --resume RUN")
 
 
 # -------------------------------------------------------------------------------- unknown keys

@@ -4,6 +4,7 @@ import numpy as np
 
 from echo_cli.models import factory as models
 from echo_cli.models.base import model_ids
+from echo_cli.stats import wilson_interval
 from echo_cli.tasks.base import stream_rng
 from echo_cli.tasks.echo import plan
 from echo_cli.tasks.framing import frame, generate_sequences
@@ -41,7 +42,7 @@ def test_heldout_accuracy_counts_only_scored_targets(small_config):
     unscored = held.extra["heldout_unscored_positions"]
     assert held.targets == scored and unscored == framed.y.size - scored
     assert held.accuracy == held.correct / held.targets
-    assert held.ci95_low <= held.accuracy <= held.ci95_high
+    assert (held.ci95_low, held.ci95_high) == wilson_interval(held.correct, held.targets)
     per_position = held.extra["heldout_per_position"]
     assert len(held.examples) == 2 and len(per_position) == framed.y.shape[-1]
     assert per_position[0] is None  # the first position's target is before the window

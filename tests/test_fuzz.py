@@ -119,3 +119,40 @@ def test_random_grid_items_parse_or_are_refused_in_one_line(items):
         return
     for point in sweep.expand(grid, seeds=1, base_seed=1):
         assert len(point.name.encode()) <= 255 and "/" not in point.name
+
+
+TAGS = ["!!int", "!!float", "!!bool", "!!str", "!!null", "!!timestamp", "!!binary", "!!set",
+        "!!omap", "!!pairs", "!!seq", "!!map", "!!python/object:os.system", "!!python/name:os",
+        "!custom", "!!merge"]
+tagged = st.builds(lambda tag, body: f"{tag} {body}", st.sampled_from(TAGS), st.one_of(
+    st.sampled_from(['"0x10"', '"abc"', '"maybe"', '"1e400"', "[1, 2]", "{a: 1}", '""', "x",
+                     '"2026-13-45"', '"@@"', "[[1]]", "~"]),
+    st.text(alphabet="0123456789abcxyz.-+[]{}:, \"'", max_size=12)))
+
+
+@FUZZ
+@given(st.sampled_from(KEYS), tagged)
+def test_explicit_tags_with_bad_contents_are_one_line_in_files_sets_and_grids(key, value):
+    """A tag whose contents it cannot take (!!int "0x10", !!bool "maybe", !!set [1]) is a
+    YAML error of one line wherever the value comes from: a file, --set, or --grid."""
+    section, _, name = key.rpartition(".")
+    text = f"{section}:\n  {name}: {value}\n" if section else f"{name}: {value}\n"
+    result = runner.invoke(app, ["check-data", "--set", f"{key}={value}", "--rows", "2"])
+    assert result.exit_code in (0, 2), (key, value, result.output, result.exception)
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        one_line(result.stderr.strip())
+    try:
+        sweep.parse_grid([f"{key}={value}"])
+    except sweep.SweepError as err:
+        one_line(str(err))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        path.write_text(text)
+        try:
+            load_config(path)
+        except ConfigError as err:
+            one_line(str(err))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from echo_cli.analysis.trained import load_run, predict_rows
 from echo_cli.cli import app
+from echo_cli.store import rundir
 from echo_cli.tasks import csv_source as data
 from echo_cli.training.loop import build
 
@@ -344,6 +345,7 @@ def rewrite_config(run: Path, **changes: str) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.pop("config_sha256")  # as an older run, so the structural checks speak
     (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / rundir.CONFIG_DIGEST).unlink()
 
 
 @pytest.mark.slow
@@ -443,4 +445,51 @@ def test_a_model_file_that_is_not_a_keras_archive_says_so(lag_run, tmp_path):
 @pytest.mark.slow
 def test_predict_refuses_an_integer_too_long_to_be_an_id(lag_run):
     one_line_error(runner.invoke(app, ["predict", str(lag_run), "1", "9" * 5000, "2", "3"]),
-                   "is not an integer")
+                   "integer too large (max 19")
+
+
+def test_a_blank_line_in_a_one_column_csv_is_a_gap_with_the_files_line_numbers(tmp_path):
+    """pandas would skip the blank line and run the sequences straight across it."""
+    lines = ["x"] + [str(i % 5) for i in range(30)]
+    lines[10] = ""  # file line 11 is blank
+    lines[20] = "NA"  # file line 21: its number must not shift after the blank line
+    path = tmp_path / "one.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ds = data.read_csv_dataset(str(path), "x", length=3, heldout_fraction=0.2, n_unique=100)
+    assert ds.gaps == [11, 21]
+    assert ds.rows == 30
+    file_values = [int(v) for v in lines[1:10]]  # lines 2-10, before the blank line
+    assert ds.train.tolist()[:3] == [file_values[0:3], file_values[3:6], file_values[6:9]]
+    assert ds.train.tolist()[3] == [int(v) for v in lines[11:14]]  # resumes after the gap
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        (["True", "False"] * 40, "holds True on line 2: a boolean would come back as another "
+                                 "value"),
+        ([str(i % 7) for i in range(78)] + ["inf", "1"], "holds inf on line 80: a value must "
+                                                         "be finite"),
+        (["0.5", "0.25", "0.10"] * 30, "holds 0.10 on line 4, which reads back as 0.1"),
+        (["1", "12345678901234567890"] * 40, "integer too large"),
+    ],
+    ids=["booleans", "inf", "inexact-float", "huge-integer"],
+)
+def test_csv_values_that_cannot_come_back_as_they_are_are_refused(tmp_path, values, fragment):
+    path = tmp_path / "v.csv"
+    path.write_text("x\n" + "\n".join(values) + "\n")
+    with pytest.raises(data.DataError) as err:
+        data.read_csv_dataset(str(path), "x", length=5, heldout_fraction=0.2, n_unique=100)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+    result = runner.invoke(app, ["train", str(ROOT / "configs/csv_colours.yaml"), *sets(
+        f"data.path={path}", "data.column=x"), "--out", str(tmp_path / "never")])
+    one_line_error(result, fragment)
+    assert not (tmp_path / "never").exists()
+
+
+def test_exact_floats_round_trip_through_the_vocabulary(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("x\n" + "\n".join(["0.5", "0.25", "1.5"] * 30) + "\n")
+    ds = data.read_csv_dataset(str(path), "x", length=5, heldout_fraction=0.2, n_unique=100)
+    assert ds.vocabulary == [0.25, 0.5, 1.5]
+    assert json.loads(json.dumps(ds.vocabulary)) == ds.vocabulary

@@ -99,8 +99,8 @@ def test_state_is_refused_for_a_kind_that_carries_none(kind):
         return
     with pytest.raises(ConfigError) as err:
         load_config(overrides=overrides)
-    assert f"needs a recurrent model.kind ({kinds.words(kinds.having('stateful'))})" in str(
-        err.value)
+    qualified = kinds.words(kinds.having("stateful"))
+    assert f"carries its state from batch to batch ({qualified})" in str(err.value)
 
 
 def test_causal_convolutions_cover_the_window():

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import sets
+import yaml
+from helpers import TINY_RUN, sets
 from typer.testing import CliRunner
 
 import echo_cli.notebook as ec
@@ -18,9 +19,9 @@ from echo_cli.tasks.base import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "echo.ipynb"
-# tiny_overrides (conftest), as a mapping: a stateful echo-lag run that trains in a second
-TINY = {"data.n_unique": 8, "data.length": 10, "data.window": 2, "model.units": 4,
-        "train.epochs": 6, "train.batch_size": 3, "eval.sequences": 12}
+# helpers.TINY_RUN as a mapping: a stateful echo-lag run that trains in a second
+TINY = {key: yaml.safe_load(value) for key, value in
+        (item.split("=", 1) for item in TINY_RUN)}
 runner = CliRunner()
 
 
@@ -51,6 +52,42 @@ def test_load_takes_a_mapping_or_the_clis_strings():
         ec.load(ROOT / "configs/lag1.yaml", {"data.windw": 3})
 
 
+def test_load_takes_keyword_overrides_and_built_in_names():
+    by_keyword = ec.load("lag1", train__epochs=7, model__stateful=False,
+                         eval__lengths=None, data__window=4)
+    by_mapping = ec.load(ROOT / "configs/lag1.yaml", {"train.epochs": 7, "model.stateful": False,
+                                                      "data.window": 4})
+    assert by_keyword.dump() == by_mapping.dump()
+    # a keyword applies after the mapping
+    assert ec.load("lag1", {"train.epochs": 3}, train__epochs=9).train.epochs == 9
+    assert ec.config_path("lag1").read_text() == (ROOT / "configs/lag1.yaml").read_text()
+
+
+def test_errors_name_python_arguments_not_flags(runs, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        ec.load("lag1", {"train.epoch": 5})
+    message = str(caught.value)
+    assert "overrides={'train.epoch': 5}" in message and "--set" not in message
+    with pytest.raises(ConfigError) as caught:
+        ec.load("lag1", train__epoch=5)
+    assert "overrides={'train.epoch': 5}" in str(caught.value)
+    api, _ = runs
+    with pytest.raises(rundir.RunDirError) as caught:
+        ec.train(api.cfg, out=api.path, progress=False)
+    assert f"out='{api.path}' already holds files" in str(caught.value)
+    assert "--out" not in str(caught.value)
+    # the command line keeps its own words
+    result = runner.invoke(app, ["train", str(ROOT / "configs/lag1.yaml"), "--set",
+                                 "train.epoch=5"])
+    assert result.exit_code == 2 and "with --set train.epoch=5" in result.stderr
+
+
+def test_the_api_names_what_it_exports():
+    assert set(ec.__all__) == {"ENGINES", "NotebookError", "Run", "config_path", "load",
+                               "open_run", "results", "train"}
+    assert all(hasattr(ec, name) for name in ec.__all__)
+
+
 def test_train_writes_the_run_directory_echo_cli_train_writes(runs):
     api, cli = runs
     assert api.path.parent.name == "notebook" and api.name.startswith("lag1-")
@@ -61,7 +98,7 @@ def test_train_writes_the_run_directory_echo_cli_train_writes(runs):
     assert rundir.LOCK not in files  # the claim was released
     for name in (rundir.CONFIG, rundir.HISTORY):  # same config, seed and path: same numbers
         assert (api.path / name).read_text() == (cli / name).read_text()
-    assert api.metrics.heldout_accuracy == rundir.read_metrics(cli).heldout_accuracy
+    assert api.metrics["heldout_accuracy"] == rundir.read_metrics(cli).heldout_accuracy
 
 
 def test_history_heldout_figures_and_model_come_from_the_run_directory(runs):
@@ -70,7 +107,8 @@ def test_history_heldout_figures_and_model_come_from_the_run_directory(runs):
     pd.testing.assert_frame_equal(api.history, expected)
     assert list(api.history.epoch) == list(range(1, 7))
     saved = json.loads((api.path / rundir.METRICS).read_text())
-    assert api.metrics.to_dict() == saved
+    assert api.metrics == saved and isinstance(api.metrics, dict)  # subscriptable, plain
+    assert api.record.to_dict() == saved and api.record.updates == saved["updates"]
     assert api.heldout == {"accuracy": saved["heldout_accuracy"], "ci95_low": saved["ci95_low"],
                            "ci95_high": saved["ci95_high"], "chance": saved["chance_accuracy"],
                            "correct": saved["heldout_correct"],
@@ -79,7 +117,21 @@ def test_history_heldout_figures_and_model_come_from_the_run_directory(runs):
     assert "chance 0.1250" in api.summary() and "chance 0.1250" in repr(api)
     assert api.model.output_shape[-1] == 8  # n_unique
     table = ec.results([api, api.path])
-    assert list(table["held-out accuracy"]) == [saved["heldout_accuracy"]] * 2
+    assert list(table["heldout_accuracy"]) == [saved["heldout_accuracy"]] * 2
+    for column in table.columns:  # snake_case, as in metrics.json and results.csv
+        assert column == column.lower() and " " not in column and "-" not in column
+    for name in ("ci95_low", "ci95_high", "chance_accuracy", "epochs_completed",
+                 "train_seconds", "updates"):
+        assert list(table[name]) == [saved[name]] * 2
+
+
+def test_parameters_say_which_count_is_which(runs):
+    api, _ = runs
+    counts = api.parameters
+    # TINY: n_unique 8, so the frozen one-hot table is 9 x 8; LSTM(4) and its Dense are trained
+    assert counts == {"trainable": api.metrics["parameters"], "frozen": 9 * 8,
+                      "total": api.metrics["parameters"] + 9 * 8}
+    assert api.model.count_params() == counts["total"]
 
 
 def test_curves_is_a_figure_of_the_history(runs):
@@ -151,7 +203,7 @@ def test_an_interrupted_run_is_kept_and_the_interrupt_raised(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt, match="interrupted after 3 of 6 epochs"):
         ec.train(ec.load(None, TINY), out=tmp_path / "run", progress=False)
     run = ec.open_run(tmp_path / "run")
-    assert run.metrics.interrupted and run.heldout is None
+    assert run.metrics["interrupted"] and run.heldout is None
     assert list(run.history.epoch) == [1, 2, 3]
     assert "not scored, interrupted after 3 of 6 epochs" in run.summary()
 

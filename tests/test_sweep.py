@@ -15,6 +15,7 @@ from helpers import TINY, sets
 from typer.testing import CliRunner
 
 from echo_cli.cli import app
+from echo_cli.stats import wilson_interval
 from echo_cli.sweeps import executors, sweep
 from echo_cli.sweeps import grid as grids
 
@@ -108,12 +109,13 @@ def test_a_2x2x2_sweep_runs_records_failures_and_resumes(tmp_path):
     lstm = [r for r in rows if r["model.kind"] == "lstm"]
     mlp = [r for r in rows if r["model.kind"] == "mlp"]
     assert all(r["status"] == "done" for r in lstm)
-    for r in lstm:  # the accuracy is the run's own count, and its interval brackets it
+    for r in lstm:  # the accuracy is the run's own count, and its interval is of that count
         correct, targets = int(r["heldout_correct"]), int(r["heldout_targets"])
         assert targets == 10 * 9 and float(r["heldout_accuracy"]) == correct / targets
-        assert float(r["ci95_low"]) <= correct / targets <= float(r["ci95_high"])
+        assert (float(r["ci95_low"]), float(r["ci95_high"])) == wilson_interval(correct, targets)
     assert all(r["status"] == "failed" for r in mlp)
-    assert all("model.stateful: true needs a recurrent model.kind" in r["error"] for r in mlp)
+    assert all("model.stateful: true needs a model.kind that carries its state" in r["error"]
+               for r in mlp)
     for r in lstm:
         metrics = json.loads(Path(r["run_dir"], "metrics.json").read_text())
         assert metrics["seed"] == int(r["seed"]) and metrics["data_source"] == "random"

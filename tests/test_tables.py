@@ -318,13 +318,15 @@ def test_check_data_fits(width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_compare_and_results_print_every_figure_at_this_width(tmp_path, width):
     runs = [fake_run(tmp_path / f"lag={lag},window={lag + 4},seed=1",
-                     {**METRICS, "heldout_accuracy": acc, "ci95_low": acc - 0.0123,
-                      "ci95_high": acc + 0.0111, "train_seconds": 12.3 + lag},
+                     {**METRICS, "heldout_accuracy": right / 108, "heldout_correct": right,
+                      "ci95_low": right / 108 - 0.0123, "ci95_high": right / 108 + 0.0111,
+                      "train_seconds": 12.3 + lag},
                      overrides=[f"data.lag={lag}", f"data.window={lag + 4}"])
-            for lag, acc in ((1, 0.9876), (4, 0.4321))]
+            for lag, right in ((1, 100), (4, 47))]
     compared = runner.invoke(app, ["compare", *map(str, runs)], env={"COLUMNS": str(width)})
     assert compared.exit_code == 0, compared.output
-    figures = ["0.9876", "(0.9753-0.9987)", "0.4321", "(0.4198-0.4432)", "13.3", "16.3",
+    # 100/108 = 0.92593 and 47/108 = 0.43519, each with its interval
+    figures = ["0.9259", "(0.9136-0.9370)", "0.4352", "(0.4229-0.4463)", "13.3", "16.3",
                "0.125"]
     assert_in_full(compared.output, width, *figures, "248", "416", "lag=1,", "window=5,")
     listed = runner.invoke(app, ["results", *map(str, runs), "--out", str(tmp_path / "res")],

@@ -62,7 +62,7 @@ def test_a_run_that_fails_is_its_one_line_error_and_the_worker_goes_on(tmp_path)
         bad = worker.run(CONFIG, [*TINY, "model.kind=mlp", "model.stateful=true"],
                          str(tmp_path / "bad"))
         assert bad["status"] == "failed"
-        assert "model.stateful: true needs a recurrent model.kind" in bad["error"]
+        assert "model.stateful: true needs a model.kind that carries its state" in bad["error"]
         assert "\n" not in bad["error"] and worker.alive()
         good = worker.run(CONFIG, TINY, str(tmp_path / "good"))
         assert good["status"] == "done" and (tmp_path / "good/metrics.json").exists()

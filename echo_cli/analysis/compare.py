@@ -159,7 +159,7 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[st
     """results.md and results.csv in out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "results.md", tables.results_markdown(rows, sources=sources))
-    write_csv(out_dir / "results.csv", rows, tables.results_csv_fields(rows))
+    write_csv(out_dir / "results.csv", rows, tables.RESULT_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------

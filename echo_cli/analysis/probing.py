@@ -30,6 +30,7 @@ import numpy as np
 
 from echo_cli.config.schema import Config
 from echo_cli.models.cells import States
+from echo_cli.training import signals
 
 RIDGE = 1.0
 
@@ -91,6 +92,7 @@ def memory_curve(model, cfg: Config, *, sequences_each: int, max_lag: int) -> li
     classes = task.probe_classes(cfg)
     curve = []
     for k in range(max_lag + 1):
+        signals.check()
         h_fit, y_fit = pairs(fit_states, k, keep=task.probe_keep)
         h_test, y_test = pairs(test_states, k, keep=task.probe_keep)
         if not len(y_fit) or not len(y_test):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from echo_cli import models
 from echo_cli.config.loading import ConfigError, derive
 from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
@@ -85,17 +86,26 @@ def load_run(path: Path) -> TrainedRun:
         raise RunError(f"{path / rundir.MODEL} is not a Keras model file (a .keras file is a zip "
                        f"archive); train the run again")
     keras = backends.import_keras(cfg.train.backend)
+    models.register_layers()  # the kinds' own layers, known to Keras's safe loading
     try:
         with startup.quiet_stderr():
             model = keras.saving.load_model(path / rundir.MODEL, compile=False, safe_mode=True)
     except Exception as err:  # Keras raises many types for a damaged or foreign file
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise RunError(f"{path / rundir.MODEL} won't load: {reason}") from None
+        raise RunError(f"{path / rundir.MODEL} won't load: {_load_problem(err)}") from None
     problem = disagreement(cfg, model)
     if problem:
         raise RunError(f"{path}: config.yaml and model.keras disagree: {problem}; restore "
                        f"config.yaml or train again")
     return TrainedRun(path=path, cfg=cfg, model=model, vocabulary=vocabulary)
+
+
+def _load_problem(err: Exception) -> str:
+    """Why Keras would not load a model.keras, in a line with its fix."""
+    text = " ".join(str(err).split())
+    if "safe_mode" in text or "Lambda" in text or "arbitrary code" in text:
+        return ("refused by Keras safe mode: the model holds a Lambda layer or custom code, "
+                "which echo-cli never runs; train the run again with echo-cli")
+    return text[:160] if text else type(err).__name__
 
 
 def disagreement(cfg: Config, model) -> str | None:
@@ -119,8 +129,6 @@ def disagreement(cfg: Config, model) -> str | None:
 
 
 def _body_disagreement(cfg: Config, model, layers: dict[str, Any]) -> str | None:
-    from echo_cli import models
-
     m, kind = cfg.model, cfg.kind
     if kind.body not in layers:
         found = next((k.name for k in models.KINDS.values() if k.body in layers), "another kind")
@@ -177,8 +185,6 @@ def inspect_sequence(run: TrainedRun, values: list[str]):
         RunError: a model with no state inspect can recompute.
         InputError: values the task cannot show.
     """
-    from echo_cli import models
-
     cfg = run.cfg
     if cfg.kind.cell is None:
         raise RunError(f"inspect is for recurrent state, and this run's model.kind is "

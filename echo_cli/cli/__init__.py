@@ -4,11 +4,11 @@
     echo-cli --help
 
 The commands live in one module per group: train.py (train, check-data), use.py (predict,
-stream, inspect), results.py (results, compare, memory-table), sweep.py, bench.py and
-config.py (a config without running it); each only parses, calls and prints; common.py holds
-what they share. Here: their order in --help, --version, and plain words in usage (CONFIG, not
-`<path>`). Every problem a user can fix is an EchoError (errors.py), turned into one line
-and its exit code by ui.handled.
+stream, inspect), results.py (results, compare, memory-table), sweep.py, bench.py, config.py
+(a config without running it) and configs.py (the built-in configs, init); each only
+parses, calls and prints; common.py holds what they share. Here: their order in --help,
+--version, and plain words in usage (CONFIG, not `<path>`). Every problem a user can fix is
+an EchoError (errors.py), turned into one line and its exit code by common.handled.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import sys
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from echo_cli.cli import bench, config, results, sweep, train, use
+from echo_cli.cli import bench, config, configs, results, sweep, train, use
 from echo_cli.cli.common import invoke
 
 # The order a learner meets the commands in; `echo-cli --help` lists them so (others last).
 ORDER = ("train", "check-data", "predict", "stream", "inspect", "results", "compare", "sweep",
-         "memory-table", "bench", "config")
+         "memory-table", "bench", "config", "configs", "init")
 
 
 class _PlainArgument(TyperArgument):
@@ -89,19 +89,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for group in (train, use, results, sweep, bench, config):
+for group in (train, use, results, sweep, bench, config, configs):
     app.add_typer(group.app)
 
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
+        from echo_cli import __version__
 
-        try:
-            number = version("echo-cli")
-        except PackageNotFoundError:  # run from a source tree that was never installed
-            from echo_cli import __version__ as number
-        print(f"echo-cli {number}")
+        print(f"echo-cli {__version__}")
         raise typer.Exit()
 
 

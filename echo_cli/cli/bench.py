@@ -14,23 +14,12 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from echo_cli.cli.common import handled, new_console
+from echo_cli.cli.common import handled, new_console, refuse_overwrite, writing
 from echo_cli.cli.completion import complete_config
 from echo_cli.config.loading import load_config
 from echo_cli.errors import EchoError
 
 app = typer.Typer()
-
-
-def _writable(out: Path) -> None:
-    """Check, before a long benchmark, that its results file can be written."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EchoError(f"cannot write --out {out}: {err.strerror}") from None
-    if out.is_dir():
-        raise EchoError(f"--out {out} is a directory; give a file name such as "
-                        f"bench/results.json")
 
 
 class _BenchGroup(TyperGroup):
@@ -52,12 +41,14 @@ app.add_typer(bench_app)
 
 
 def _refuse_overwrite(out: Path, force: bool) -> None:
-    """Check, before a long benchmark, that its results file can be written and that it would
-    replace nothing without --force."""
-    _writable(out)
-    if out.exists() and not force:
-        raise EchoError(f"--out {out} already exists and is left untouched; give another file "
-                        f"or add --force to replace it")
+    """Check, before a long benchmark, that its results file could be written and that it
+    would replace nothing without --force."""
+    if out.is_dir():
+        raise EchoError(f"--out {out} is a directory; give a file name such as "
+                        f"bench/results.json")
+    refuse_overwrite(out, None, force=force)
+    with writing(out.parent):
+        pass
 
 
 FORCE_HELP = "Replace the --out file (and its plot) if it exists."
@@ -88,7 +79,6 @@ def bench(
     """Time the tutorial engine against the default (and each backend) on the same updates, a
     whole `echo-cli train` by phase, and a pipe through `echo-cli stream`, in one run."""
     from echo_cli.analysis import bench as benchmark
-    from echo_cli.output import tables
     from echo_cli.store.files import write_json
 
     cfg = load_config(config, overrides=[f"train.epochs={epochs}"] if epochs else [])
@@ -112,6 +102,15 @@ def bench(
                 console.print(f"[red]stream[/]: the measurement failed ({err})")
     record = benchmark.record(config, results, epochs=cfg.train.epochs, repeat=repeat,
                               stream=piped)
+    _print_bench(console, record, results, config=config, repeat=repeat)
+    write_json(out, record)
+    console.print(f"saved {out}")
+
+
+def _print_bench(console, record: dict, results, *, config: Path, repeat: int) -> None:
+    """The table, the ratios, a whole train by phase and the stream's rate."""
+    from echo_cli.output import tables
+
     console.print(tables.bench_table(record))
     for m in results:
         if m.error:
@@ -129,20 +128,20 @@ def bench(
     if record["wall"]:
         console.print(tables.wall_table(record["wall"], config=config,
                                         backend=record["default"]))
+    piped = record.get("stream")
     if piped:
         console.print(f"stream: {piped['numbers']:,} piped integers echoed in "
                       f"{piped['seconds']:.1f} s on {piped['backend']}: "
                       f"[bold]{piped['numbers_per_second']:,.0f} numbers/s[/] "
                       f"({piped['steady_numbers_per_second']:,.0f}/s after the "
                       f"{piped['startup_seconds']:.1f} s start-up)")
-    write_json(out, record)
-    console.print(f"saved {out}")
 
 
 @bench_app.command("scaling", short_help="Cost per update of each kind as sequences grow.")
 @handled
 def bench_scaling(
-    kinds: str = typer.Option("lstm,gru,tcn", "--kinds", help="Comma-separated model kinds."),
+    kinds: str = typer.Option("lstm,gru,tcn,lru,s6,esn", "--kinds",
+                              help="Comma-separated model kinds."),
     backends: str = typer.Option("tensorflow,jax", "--backends",
                                  help="Comma-separated Keras backends."),
     lengths: str = typer.Option("25,100,400,1000", "--lengths",
@@ -186,6 +185,34 @@ def bench_scaling(
         console.print(f"saved {out} and {png}")
     else:
         console.print(f"saved {out} (no run finished, so no plot)")
+
+
+@bench_app.command("startup", short_help="What each start-up trick saves a whole train.")
+@handled
+def bench_startup(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), metavar="CONFIG",
+                                  autocompletion=complete_config, help="The config to time."),
+    epochs: int = typer.Option(100, "--epochs", min=1, metavar="N", help="Epochs per run."),
+    repeat: int = typer.Option(3, "--repeat", min=1, max=20, metavar="N",
+                               help="Runs of each variant; the table shows medians."),
+    out: Path = typer.Option(Path("bench/startup.json"), "--out", metavar="FILE",
+                             help="Where to write the figures as JSON."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Time a whole `echo-cli train` with every start-up trick, then with each one off."""
+    from echo_cli.analysis import tricks
+    from echo_cli.output import tables
+    from echo_cli.store.files import write_json
+
+    load_config(config)
+    _refuse_overwrite(out, force)
+    console = new_console()
+    with console.status("benchmarking") as status:
+        record = tricks.measure_tricks(config, epochs=epochs, repeat=repeat,
+                                       progress=lambda text: status.update(text))
+    console.print(tables.tricks_table(record))
+    write_json(out, record)
+    console.print(f"saved {out}")
 
 
 @bench_app.command("vocab", short_help="One-hot against embedding as n_unique grows.")

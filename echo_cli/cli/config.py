@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from echo_cli.cli.common import SET_HELP, handled
+from echo_cli.cli.common import BARE_HELP, SET_HELP, handled, overrides
 from echo_cli.cli.completion import complete_config
 from echo_cli.config.keys import SECTIONS, json_schema, key_docs
 from echo_cli.config.loading import load_config, to_yaml
@@ -39,23 +39,29 @@ app = typer.Typer(
 def show(
     config: Path = typer.Argument(..., metavar="CONFIG", autocompletion=complete_config,
                                   help="YAML experiment config, e.g. configs/lag1.yaml."),
+    bare: list[str] | None = typer.Argument(None, metavar="[KEY=VALUE]...", help=BARE_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
 ) -> None:
     """Print the config as `echo-cli train` would run it: the defaults, then the file, then
-    each --set, validated. The output is YAML that `train` reads back to the same run.
+    each --set (and each KEY=VALUE after the config), validated. The output is YAML that
+    `train` reads back to the same run.
 
     A config that train would refuse is refused here with the same one-line error (exit 2).
     """
-    cfg = load_config(config, overrides=set_)
+    from echo_cli.config import limits
+
+    cfg = load_config(config, overrides=overrides(set_, bare))
+    limits.check(cfg)  # what train would refuse for memory, refused the same way
     sys.stdout.write(to_yaml(cfg))
     for note in cfg.warnings():  # stderr, so that the YAML on stdout stays a config
         print(f"note: {note}", file=sys.stderr)
 
 
 @app.command(short_help="List every key: type, default, meaning.")
+@handled
 def keys() -> None:
     """List every config key (dotted, as --set takes it) with its type, allowed values,
-    default and meaning. A memory task (copy, adding) has its own default for a few keys."""
+    default and meaning. A task may set its own default for a few keys (its papers' recipe)."""
     width = max(40, min(shutil.get_terminal_size().columns, 100))
     lines, section = [], ""
     for doc in key_docs():
@@ -71,6 +77,7 @@ def keys() -> None:
 
 
 @app.command(short_help="Print the config's JSON Schema, for editors.")
+@handled
 def schema() -> None:
     """Print the config's JSON Schema, with each key's type, default and description.
 

@@ -1,8 +1,9 @@
-"""Commands that put finished runs side by side: a results table, compare, the memory table.
+"""Commands that put finished runs side by side: a results table, compare, the memory tables.
 
     echo-cli results runs/a runs/b --out results
     echo-cli compare runs/sweep-lag1-<time> --plot acc.png
     echo-cli memory-table runs/memory-copy runs/memory-adding --out results
+    echo-cli modern-table runs/modern-copy runs/modern-induction --out results
 
 Parse, call, print: the work is in analysis/compare.py and output/tables.py. A run that has
 not finished (or cannot be read) is named in one line and left out; the rest are tabulated.
@@ -80,6 +81,34 @@ def memory_table(
     with writing(out):
         write_memory(rows, out, sources=[str(p) for p in paths])
     console.print(f"saved {out / 'memory.md'} and {out / 'memory.csv'}")
+
+
+@app.command("modern-table", short_help="Tabulate selective copying, induction and capacity "
+                                        "runs beside Gu & Dao.")
+@handled
+def modern_table(
+    paths: list[Path] = typer.Argument(..., metavar="RUN", autocompletion=complete_run_or_sweep,
+                                       help="Run or sweep directories."),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR",
+                             help="Directory for modern.md and modern.csv."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace modern.md and modern.csv if --out has them."),
+) -> None:
+    """Tabulate modern memory runs: each task setting's accuracy per kind at the same budget,
+    accuracy at other lengths, memory capacity beside N (where `echo-cli capacity RUN` ran),
+    then Gu & Dao's published rows, set apart."""
+    from echo_cli.analysis.modern import modern_table as gather
+    from echo_cli.analysis.modern import write_modern
+    from echo_cli.output.modern import modern_tables
+
+    refuse_overwrite(out, ["modern.md", "modern.csv"], force=force)
+    table = gather(paths)
+    console = new_console()
+    for fitted in modern_tables(table):
+        console.print(fitted)
+    with writing(out):
+        write_modern(table, out, sources=[str(p) for p in paths])
+    console.print(f"saved {out / 'modern.md'} and {out / 'modern.csv'}")
 
 
 @app.command(short_help="Put runs side by side: the keys that differ, the metrics.")

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from echo_cli.cli.common import SET_HELP, handled, new_console
+from echo_cli.cli.common import BARE_HELP, SET_HELP, handled, new_console, overrides
 from echo_cli.cli.completion import complete_config
 from echo_cli.config.loading import load_config
 from echo_cli.errors import EchoError
@@ -34,6 +34,8 @@ class Executor(str, enum.Enum):
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", autocompletion=complete_config,
                                   help="The base YAML config every run starts from."),
+    bare: list[str] | None = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                            help=BARE_HELP + " Applies to every run."),
     grid: list[str] = typer.Option(
         [], "--grid", metavar="KEY=V1,V2,...",
         help="A key and the values to try, e.g. --grid data.lag=1,2,4. Repeatable: the sweep "
@@ -64,10 +66,12 @@ def sweep(
     or 129 after Ctrl-C, SIGTERM or SIGHUP (finished runs are kept; resume with the same
     command).
     """
+    from echo_cli.config import limits
     from echo_cli.store import claim, rundir, tracking
     from echo_cli.sweeps import sweep as sweeps
     from echo_cli.training import signals
 
+    set_ = overrides(set_, bare)
     with signals.stopping():
         cfg = load_config(config, overrides=set_)
         parsed = sweeps.parse_grid(grid, required=True)
@@ -75,19 +79,27 @@ def sweep(
         if address is not None and executor is not Executor.ray:
             raise EchoError("--address is for --executor ray; add --executor ray, or drop "
                             "--address")
+        workers = workers or os.cpu_count() or 1
+        if executor is Executor.ray:  # reached, or refused, before anything is created
+            from echo_cli.sweeps.executors import connect_ray
+
+            connect_ray(address, workers)
         out = out or rundir.RUNS / f"sweep-{cfg.name}-{claim.timestamp()}"
         job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
                            base_overrides=list(set_), resolved=cfg.dump())
         records = job.prepare()
-        sweeps.reject_invalid(job, records)
+        runnable = sweeps.reject_invalid(job, records)
         console = new_console()
+        if executor is Executor.local:
+            workers, note = limits.workers_that_fit(runnable, workers)
+            if note:
+                console.print(f"note: {note}", markup=False)
         skipped = sum(r.status == "done" for r in records)
         console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
                       f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} "
                       f"seeds){f', {skipped} already done' if skipped else ''} -> {out}/")
         title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
         todo = [r for r in records if r.status == "not run"]
-        workers = workers or os.cpu_count() or 1
         began = time.perf_counter()
         finished, summary, notes = _run(console, job, records, title, executor=executor.value,
                                         address=address, workers=workers)

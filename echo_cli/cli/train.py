@@ -1,6 +1,7 @@
 """Commands before and during a run: train it, and see how its data is made.
 
-    echo-cli train configs/lag1.yaml --set train.epochs=50
+    echo-cli train configs/lag1.yaml --set train.epochs=50     # or: train lag1 train.epochs=50
+    echo-cli train --resume runs/lag1-20261130-120000          # on from its last checkpoint
     echo-cli check-data configs/lag1.yaml
 
 Parse, call, print: the work is in training/experiment.py and the task (tasks/<name>.py).
@@ -9,14 +10,24 @@ Parse, call, print: the work is in training/experiment.py and the task (tasks/<n
 from __future__ import annotations
 
 import enum
+import shlex
 import sys
 from pathlib import Path
 
 import typer
 
-from echo_cli.cli.common import SET_HELP, handled, new_console, print_lines, print_warnings
-from echo_cli.cli.completion import complete_config
+from echo_cli.cli.common import (
+    BARE_HELP,
+    SET_HELP,
+    handled,
+    new_console,
+    overrides,
+    print_lines,
+    print_warnings,
+)
+from echo_cli.cli.completion import complete_config, complete_run
 from echo_cli.config.loading import load_config, to_yaml
+from echo_cli.errors import EchoError
 
 app = typer.Typer()
 
@@ -29,12 +40,19 @@ class Engine(str, enum.Enum):
 @app.command(short_help="Train one experiment, score it and save the run.")
 @handled
 def train(
-    config: Path = typer.Argument(..., metavar="CONFIG", autocompletion=complete_config,
-                                  help="YAML experiment config, e.g. configs/lag1.yaml."),
+    config: Path | None = typer.Argument(
+        None, metavar="CONFIG", autocompletion=complete_config,
+        help="YAML experiment config, e.g. configs/lag1.yaml, or a built-in config's name "
+             "(lag1). With --resume, the run's own config.yaml by default."),
+    bare: list[str] | None = typer.Argument(None, metavar="[KEY=VALUE]...", help=BARE_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP, metavar="KEY=VALUE"),
     out: Path | None = typer.Option(
         None, "--out", metavar="DIR",
         help="Run directory (new or empty). Default: runs/<name>-<timestamp>/."),
+    resume: Path | None = typer.Option(
+        None, "--resume", metavar="RUN", autocompletion=complete_run,
+        help="Continue RUN from its last checkpoint (train.checkpoint_every; once a minute "
+             "by default), with the config it was trained with."),
     engine: Engine = typer.Option(
         Engine.fast, "--engine",
         help="fast: one fit over all sequences (default). tutorial: one fit per epoch, "
@@ -44,43 +62,122 @@ def train(
         help="Also log the run to this MLflow tracking store, e.g. sqlite:///mlflow.db or "
              "http://127.0.0.1:5000 (needs pip install 'echo-cli[mlflow]'). Default: "
              "$MLFLOW_TRACKING_URI when it is set."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the resolved config as YAML and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="Print only the result lines: held-out score, target, "
+                                    "where it was saved."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Also print the whole resolved config first."),
 ) -> None:
     """Train one experiment, score it on fresh held-out sequences, and save the run.
 
     Ctrl-C, SIGTERM and SIGHUP stop it after the current step and keep what was done (exit
-    130, 143, 129). A step that fails after training keeps everything before it (exit 1).
+    130, 143, 129); `--resume RUN` continues it from its last checkpoint. A step that fails
+    after training keeps everything before it (exit 1).
     """
     from echo_cli.output import report
     from echo_cli.store import claim, tracking
     from echo_cli.training import experiment, signals
 
+    assignments = overrides(set_, bare)
+    if resume is not None:
+        cfg = resumed_config(resume, config, assignments, out)
+    elif config is None:
+        raise EchoError("train needs a CONFIG (a YAML file or a built-in name such as lag1), or "
+                        "--resume RUN")
+    else:
+        cfg = load_config(config, overrides=assignments)
+    if print_config:
+        print(to_yaml(cfg), end="")
+        return
     with signals.stopping():
-        cfg, dataset, why = experiment.prepare(load_config(config, overrides=set_),
-                                               engine=engine.value)
+        cfg, dataset, why = experiment.prepare(cfg, engine=engine.value)
+        saved = _checkpoint(resume, cfg, engine.value) if resume is not None else None
         mlflow_uri = tracking.mlflow_uri(mlflow)
         if signals.requested() is not None:  # before anything was created: nothing to keep
             print(f"interrupted by {signals.name()}", file=sys.stderr)
             raise typer.Exit(signals.exit_code())
-        with claim.create(out, cfg.name) as taken:
-            console = new_console()
-            console.print(f"[bold]echo-cli train[/] {config}  engine={engine.value}  "
+        taken = claim.reopen(resume) if resume is not None else claim.create(out, cfg.name)
+        with taken:
+            console, results = new_console(quiet=quiet), new_console()
+            console.print(f"[bold]echo-cli train[/] {config or resume}  engine={engine.value}  "
                           f"backend={cfg.train.backend} ({why})")
-            console.print(to_yaml(cfg).rstrip(), markup=False)
+            if saved is not None:
+                console.print(f"resuming {resume} at epoch {saved.epoch} of "
+                              f"{cfg.train.epochs}")
+            if verbose:
+                console.print(to_yaml(cfg).rstrip(), markup=False)
             if dataset is not None:
                 console.print(cfg.task.describe_dataset(cfg, dataset), markup=False)
             print_warnings(console, cfg)
-            with report.TrainProgress(console, cfg.train.epochs) as bar:
-                outcome = experiment.run(cfg, taken.path, engine=engine.value, dataset=dataset,
-                                         on_epoch=bar.update)
-        if mlflow_uri is not None and outcome.metrics is not None:  # interrupted: KILLED
-            outcome.notes.append(tracking.log_run(mlflow_uri, taken.path))
-        _report_run(console, cfg, outcome, taken.path)
+            with tracking.live_mlflow(mlflow_uri, taken.path, cfg) as mlflow_run:
+                with report.TrainProgress(console, cfg.train.epochs) as bar:
+                    outcome = experiment.run(
+                        cfg, taken.path, engine=engine.value, dataset=dataset, resume=saved,
+                        on_epoch=mlflow_run.hook(bar.update),
+                        command=experiment.command_lines(config, assignments, command=_command(
+                            config, assignments, taken.path, engine, resume)))
+                outcome.notes += mlflow_run.finish(outcome.model)  # [] without --mlflow
+        _report_run(console, results, cfg, outcome, taken.path)
 
 
-def _report_run(console, cfg, outcome, run_dir: Path) -> None:
-    """Print what a run did, then exit with its code: 0, a signal's, 2 or 1."""
-    from echo_cli.errors import EchoError
+def _command(config: Path | None, assignments: list[str], out: Path, engine: Engine,
+             resume: Path | None) -> str:
+    """The command line that makes this run, written out whole (--set for every override)."""
+    if resume is not None:
+        return shlex.join(["echo-cli", "train", "--resume", str(resume)])
+    return shlex.join(["echo-cli", "train", str(config),
+                       *(a for item in assignments for a in ("--set", item)), "--out", str(out),
+                       *(["--engine", engine.value] if engine is not Engine.fast else [])])
+
+
+def resumed_config(run: Path, config: Path | None, assignments: list[str], out: Path | None):
+    """The config to resume `run` with: its own config.yaml, or CONFIG and the overrides,
+    which must resolve to the same.
+
+    Raises:
+        EchoError: --out names another directory, RUN is not an unfinished run, or the config
+            given differs from the run's.
+    """
+    from echo_cli.store import rundir
+
+    if out is not None and out.resolve() != run.resolve():
+        raise EchoError(f"--resume {run} continues that directory; leave out --out, or give "
+                        f"--out {run}")
+    if not (run / rundir.CONFIG).is_file():
+        raise EchoError(f"{run} is not a run directory (no {rundir.CONFIG}); give the --out "
+                        f"of the run to resume")
+    own = rundir.read_config(run)
+    if (run / rundir.METRICS).is_file() and not rundir.read_metrics(run).interrupted:
+        raise EchoError(f"{run} finished; there is nothing to resume (train afresh with a new "
+                        f"--out to train it again)")
+    if config is None and not assignments:
+        return own
+    cfg = load_config(config if config is not None else run / rundir.CONFIG,
+                      overrides=assignments)
+    if to_yaml(cfg) != to_yaml(own):
+        differ = [k for k, v in rundir.flatten(cfg.dump()).items()
+                  if rundir.flatten(own.dump()).get(k) != v]
+        raise EchoError(f"{run} was trained with another config (it differs in "
+                        f"{', '.join(differ) or 'its text'}); resume with the config it was "
+                        f"trained with (leave out CONFIG and --set)")
+    return own
+
+
+def _checkpoint(run: Path, cfg, engine: str):
+    """The run's checkpoint, checked against the config resolved now (backend included)."""
+    from echo_cli.store import rundir
+    from echo_cli.training import checkpoint
+
+    return checkpoint.load(run, engine=engine, digest=rundir.digest(to_yaml(cfg)))
+
+
+def _report_run(console, results, cfg, outcome, run_dir: Path) -> None:
+    """Print what a run did, then exit with its code: 0, a signal's, 2 or 1. `results` prints
+    the result lines (held-out score, target, where it was saved) even with --quiet."""
     from echo_cli.output import report
+    from echo_cli.store import rundir
     from echo_cli.training import experiment, signals
 
     result, m, task = outcome.result, outcome.metrics.model_dump(), cfg.task
@@ -94,22 +191,27 @@ def _report_run(console, cfg, outcome, run_dir: Path) -> None:
     if code == 2:
         raise EchoError(message)
     if result.interrupted:
-        console.print(f"[yellow]interrupted[/] by {signals.name()} after "
+        results.print(f"[yellow]interrupted[/] by {signals.name()} after "
                       f"{result.epochs_completed} of {cfg.train.epochs} epochs; what was done "
-                      f"so far is in {experiment.saved(outcome, run_dir)}")
+                      f"so far is in {experiment.saved(outcome, run_dir)}"
+                      + (f"; continue it with echo-cli train --resume {run_dir}"
+                         if (run_dir / rundir.CHECKPOINT).is_file() else ""))
         raise typer.Exit(code)
     if cfg.train.target_accuracy is not None or cfg.train.target_loss is not None:
-        console.print(report.target_line(m))
+        results.print(report.target_line(m))
     if result.heldout is not None:
         if result.heldout.examples:
             console.print(task.examples_view(cfg, result.heldout.examples,
                                              width=console.width))
-        console.print(report.heldout_line(m, figure=task.figure, counted=task.counted,
+        results.print(report.heldout_line(m, figure=task.figure, counted=task.counted,
                                           chance_words=task.chance_words,
                                           baseline_words=task.baseline_words(cfg)))
+        if result.by_length:
+            results.print(report.lengths_table(result.by_length, figure=task.figure,
+                                               trained=task.horizon(cfg)))
     if code == 1:
         raise experiment.RunFailedError(message)
-    console.print(f"saved {experiment.saved(outcome, run_dir)}")
+    results.print(f"saved {experiment.saved(outcome, run_dir)}")
 
 
 @app.command("check-data", short_help="Show how the first sequence becomes samples X, y.")

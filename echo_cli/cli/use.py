@@ -32,6 +32,13 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON, for scripts."),
 ) -> None:
     """Predict X(t-lag) from your own integers with a trained run, framed as in training."""
+    from echo_cli.training import signals
+
+    with signals.stopping():
+        _predict(run_dir, values, as_json=as_json)
+
+
+def _predict(run_dir: Path, values: list[str], *, as_json: bool) -> None:
     import json
 
     from echo_cli.analysis.trained import RunError, checked_config, load_run, predict_rows
@@ -70,6 +77,13 @@ def stream(
     From a pipe it prints exactly one line per input integer: the echo, or - while none
     exists yet. Bad lines get a message on stderr and the stream goes on.
     """
+    from echo_cli.training import signals
+
+    with signals.stopping(at_once=heldout is None):
+        _stream(run_dir, heldout)
+
+
+def _stream(run_dir: Path, heldout: int | None) -> None:
     from echo_cli.analysis.stream import Streamer, stream_accuracy
     from echo_cli.analysis.trained import RunError, checked_config, load_run
     from echo_cli.config import limits
@@ -103,11 +117,14 @@ def _echo_lines(run, streamer) -> None:
         print(streamer.plan.prompt, file=sys.stderr)
     while True:
         try:
-            line = input("> ") if interactive else sys.stdin.readline()
+            line = input("> ") if interactive else sys.stdin.readline(MAX_LINE + 1)
         except EOFError:
             break
         if not interactive and line == "":
             break
+        if len(line) > MAX_LINE:
+            raise EchoError(f"a line of stdin is longer than {MAX_LINE:,} characters; stream "
+                            f"reads one integer per line")
         token = line.strip()
         if not token:
             print("skipped a blank line; give one integer per line", file=sys.stderr)
@@ -121,6 +138,7 @@ def _echo_lines(run, streamer) -> None:
         print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)
 
 
+MAX_LINE = 1 << 20  # characters of one stdin line: an integer needs a handful
 INSPECT_FILES = ["state.png", "probes.csv", "probes.png"]
 
 
@@ -147,15 +165,24 @@ def inspect(
 ) -> None:
     """Show what a trained network holds: its state and gates step by step (state.png), and
     how far back X(t-k) can be read out of it (probes.csv, probes.png)."""
+    from echo_cli.training import signals
+
+    with signals.stopping():
+        _inspect(run_dir, values or [], heldout=heldout, max_lag=max_lag, out=out, force=force)
+
+
+def _inspect(run_dir: Path, values: list[str], *, heldout: int, max_lag: int | None,
+             out: Path | None, force: bool) -> None:
     from echo_cli.analysis import probing
     from echo_cli.analysis.trained import inspect_sequence, load_run
     from echo_cli.output import plots, report
+    from echo_cli.store import tracking
     from echo_cli.store.files import write_atomic, write_csv
 
     out = out or run_dir / "inspect"
     refuse_overwrite(out, INSPECT_FILES, force=force)
     run = load_run(run_dir)
-    seq, origin, seq_cfg = inspect_sequence(run, values or [])
+    seq, origin, seq_cfg = inspect_sequence(run, values)
     picture = probing.picture(run.model, seq_cfg, seq, origin=origin)
     span = run.cfg.task.inspect_span(run.cfg)
     curve = probing.memory_curve(run.model, run.cfg, sequences_each=heldout,
@@ -173,4 +200,58 @@ def inspect(
     console = new_console()
     console.print(report.probe_summary(rows, metric=metric, fades=probing.fades_at(curve),
                                        sequences=heldout))
+    console.print(tracking.log_inspect(run_dir, out), markup=False)  # the run's tb/ images
     console.print(f"saved {out}/ ({', '.join(INSPECT_FILES)})")
+
+
+CAPACITY_FILES = ["capacity.json", "capacity.csv", "capacity.png"]
+
+
+@app.command(short_help="Memory capacity of a trained recurrent model, beside its bound N.")
+@handled
+def capacity(
+    run_dir: Path = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
+                                   help="A run of a recurrent model."),
+    scale: float = typer.Option(0.8, "--scale", min=1e-6, max=1e6, metavar="S",
+                                help="The input: i.i.d. values from U(-S, S)."),
+    k_max: int | None = typer.Option(None, "--k-max", min=1, max=100_000, metavar="K",
+                                     help="Read out u(t-k) for k = 1 .. K. Default: 2N."),
+    out: Path | None = typer.Option(None, "--out", metavar="DIR",
+                                    help="Where to write capacity.csv and capacity.png. "
+                                         "Default: RUN/capacity/."),
+    force: bool = typer.Option(False, "--force", help="Replace the files if --out has them."),
+) -> None:
+    """Memory capacity MC = Σ r²(k) (Jaeger 2001) of a trained model's state, beside the bound
+    N it cannot exceed: how much of i.i.d. input the state holds, and how far back."""
+    from echo_cli.training import signals
+
+    with signals.stopping():
+        _capacity(run_dir, scale=scale, k_max=k_max, out=out or run_dir / "capacity",
+                  force=force)
+
+
+def _capacity(run_dir: Path, *, scale: float, k_max: int | None, out: Path,
+              force: bool) -> None:
+    from echo_cli.analysis import capacity as mc
+    from echo_cli.analysis.trained import RunError, load_run
+    from echo_cli.output import plots, report
+    from echo_cli.store.files import write_atomic, write_csv, write_json
+
+    refuse_overwrite(out, CAPACITY_FILES, force=force)
+    run = load_run(run_dir)
+    if run.cfg.kind.cell is None:
+        raise RunError(f"capacity reads a recurrent state, and this run's model.kind is "
+                       f"{run.cfg.model.kind}, which carries none that echo-cli can recompute")
+    result = mc.run_capacity(run, scale=scale, k_max=k_max, seed=run.cfg.seed)
+    expected = mc.eigen_curve(run.model, result.k_max)
+    with writing(out):
+        write_json(out / "capacity.json", {**vars(result), "run": str(run_dir)})
+        write_csv(out / "capacity.csv", [
+            {"k": k, "r2": r2, **{name: curve[k - 1] for name, curve in (expected or {}).items()}}
+            for k, r2 in enumerate(result.r2, 1)])
+        write_atomic(out / "capacity.png", plots.capacity_png(
+            result.r2, expected=expected, title=f"{run_dir.name}: memory capacity "
+            f"{result.total:.2f} of N={result.bound}"))
+    console = new_console()
+    console.print(report.capacity_lines(vars(result), kind=run.cfg.model.kind))
+    console.print(f"saved {out}/ ({', '.join(CAPACITY_FILES)})")

@@ -25,6 +25,8 @@ RUNTIME_BYTES = 1 << 30  # Python, TensorFlow or JAX, and Keras themselves
 CHUNK_BYTES = 256 << 20  # training data framed at once
 MAX_CHUNK = 50  # sequences per compiled chunk (or Keras epoch)
 EVAL_CHUNK = 200  # held-out sequences predicted side by side
+PREDICT_BATCH = 1024  # rows a stateless model predicts at once, at most
+PREDICT_BYTES = 512 << 20  # their activations, at most (long sequences get smaller batches)
 HISTORY_ROW_BYTES = 320  # one epoch's row: a dict of a few floats
 BYTES_PER_TRAINABLE = 16  # weight, gradient and Adam's two moments, float32
 
@@ -83,6 +85,17 @@ def eval_chunk(cfg: Config, sequences: int) -> int:
                                                                  1)))
 
 
+def predict_batch(cfg: Config) -> int:
+    """Rows a stateless model predicts at once: PREDICT_BATCH, fewer where one row's
+    activations are large (eval.lengths at 4,096 steps through a selective scan, say)."""
+    sig, m = cfg.signature, cfg.model
+    width = (sig.features if sig.symbols is None
+             else sig.symbols if m.encoding == "onehot" else m.embedding_dim)
+    layers = cfg.kind.size(m, width, sig.steps).layers
+    row = sig.steps * (width + layers * m.units) * 4
+    return max(1, min(PREDICT_BATCH, PREDICT_BYTES // max(row, 1)))
+
+
 def needs(cfg: Config) -> list[Need]:
     """What a training run holds at once, part by part."""
     m, t, e = cfg.model, cfg.train, cfg.eval
@@ -126,6 +139,8 @@ def needs(cfg: Config) -> list[Need]:
              "one chunk of held-out predictions", size.shorter),
         Need(t.epochs * HISTORY_ROW_BYTES, "train.epochs", "the per-epoch history",
              "lower train.epochs"),
+        Need(size.reading, "data.path", "the data file as pandas reads it (about 8 times its "
+                                        "size)", "use a smaller file"),
     ]
 
 
@@ -147,6 +162,22 @@ def refuse_if_too_big(parts: list[Need], cfg: Config | None) -> None:
     raise LimitError(f"{_setting(cfg, worst.key)} needs about {size(worst.bytes)} for "
                      f"{worst.what} (about {size(total)} in all); this machine has "
                      f"{size(memory)}; {worst.fix}")
+
+
+def workers_that_fit(cfgs: list[Config], workers: int) -> tuple[int, str | None]:
+    """How many of a sweep's runs fit side by side: `workers`, or fewer when the largest run
+    (with its runtime) times `workers` is more than this machine's memory; and a line saying so.
+    """
+    if not cfgs:
+        return workers, None
+    per_run = max(sum(p.bytes for p in needs(cfg)) for cfg in cfgs) + RUNTIME_BYTES
+    memory = machine_memory()
+    fit = max(1, memory // per_run)
+    if workers <= fit:
+        return workers, None
+    return fit, (f"--workers {workers} would hold about {size(per_run * workers)} at once (a "
+                 f"run needs about {size(per_run)}); this machine has {size(memory)}, so the "
+                 f"sweep runs {fit} at a time")
 
 
 def check(cfg: Config) -> None:

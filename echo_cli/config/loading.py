@@ -1,9 +1,10 @@
 """Experiment configuration: YAML loading, dotted overrides, one validation pass.
 
 Precedence is defaults < file < command line, then validation against the schema
-(schema.py):
+(schema.py). A name with no file of that name is a built-in config (builtin.py):
 
     cfg = load_config("configs/lag1.yaml", overrides=["train.epochs=50"])
+    cfg = load_config("lag1")   # the same file, as installed with echo-cli
     cfg.data.window  # 5
 
 Every problem raises ConfigError with one line that names the key, what was received
@@ -20,9 +21,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from echo_cli import tasks
+from echo_cli.config import builtin
 from echo_cli.config.schema import Config, ConfigError
 from echo_cli.config.yamlio import describe_error, parse_yaml, read_yaml_file
-from echo_cli.errors import clip, cut  # noqa: F401 - for messages here and above
+from echo_cli.errors import (  # noqa: F401 - clip and cut: for above
+    clip,
+    cut,
+    option_words,
+    overrides_words,
+    path_problem,
+)
 
 # ---------------------------------------------------------------------------------------------
 # loading: defaults < file < --set, then one validation pass
@@ -31,12 +39,16 @@ MAX_SET_CHARS = 10_000  # a --set value longer than this is a mistake (or an att
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist; give the path to a YAML file, "
-                          f"for example configs/lag1.yaml")
-    if path.is_dir():
+    problem = path_problem(path)
+    if problem == "does not exist":
+        raise ConfigError(f"config file {path} does not exist, and no built-in config has that "
+                          f"name; give the path to a YAML file or a built-in name: "
+                          f"{', '.join(builtin.names())}")
+    if problem == "is a directory":
         raise ConfigError(f"config path {path} is a directory; give a YAML file inside it, "
                           f"for example {path / 'config.yaml'}")
+    if problem is not None:
+        raise ConfigError(f"config file {path} {problem}; give the path to a YAML file")
     raw, problem = read_yaml_file(path)
     if problem:
         raise ConfigError(f"{path} {problem}")
@@ -60,15 +72,16 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(
-            f"--set expects KEY=VALUE, for example train.epochs=50, got {cut(assignment)}"
-        )
+            f"{option_words('--set')} expects KEY=VALUE, for example train.epochs=50, got "
+            f"{cut(assignment)}")
     if len(assignment) > MAX_SET_CHARS:
-        raise ConfigError(f"--set {key}=... is {len(assignment):,} characters long; a value is "
-                          f"at most {MAX_SET_CHARS:,}")
+        raise ConfigError(f"{overrides_words([key + '=...'])} is {len(assignment):,} characters "
+                          f"long; a value is at most {MAX_SET_CHARS:,}")
     try:
         value = parse_yaml(text) if text.strip() else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {cut(assignment)}: {cut(text)} is not a valid YAML value"
+        raise ConfigError(f"{overrides_words([cut(assignment)])}: {cut(text)} is not a valid "
+                          f"YAML value"
                           f"{describe_error(err)}") from None
     parts = key.split(".")
     node = raw
@@ -76,7 +89,8 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
-            raise ConfigError(f"--set {assignment}: {where} is a value, not a section")
+            raise ConfigError(f"{overrides_words([assignment])}: {where} is a value, not a "
+                          f"section")
         node = child
     node[parts[-1]] = value
 
@@ -184,12 +198,12 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
     Raises:
         ConfigError: anything that would stop the run, as one printable line.
     """
-    raw = _read_file(Path(path)) if path is not None else {}
+    raw = _read_file(builtin.resolve(path)) if path is not None else {}  # lag1: built-in
     source = str(path) if path is not None else "defaults"
     for assignment in overrides or []:
         apply_override(raw, assignment)
     if overrides:
-        source += " with --set " + " ".join(o if len(o) <= 80 else o[:79] + "…" for o in overrides)
+        source += " with " + overrides_words(overrides)
     return validate(raw, source=source)
 
 

@@ -25,6 +25,7 @@ from echo_cli.models.base import Kind, Signature
 from echo_cli.tasks.base import Task
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MAX_LENGTH = 1 << 22  # eval.lengths: steps of one sequence, at most
 DEFAULT_TASK = "echo"
 
 
@@ -75,6 +76,13 @@ class TrainConfig(Section):
         None, gt=0, description="the memory tasks: stop once validation loss is at most this")
     validate_every: int = Field(
         50, ge=1, description="epochs between validation checks when a target is set")
+    stop_at_target: bool = Field(
+        True, description="stop once a target is reached; false: train all train.epochs "
+                          "(an equal budget for every run) and record when it was reached")
+    checkpoint_every: int | None = Field(
+        None, ge=0, description="save the training state (RUN/checkpoint.npz) every N epochs, "
+                                "for `train --resume RUN`; null: once a minute, so short runs "
+                                "save none; 0: never")
     backend: Literal["auto", "tensorflow", "jax"] = Field(
         "auto", description="Keras backend; auto: $KERAS_BACKEND, else the fastest installed "
                             "for the engine (jax for fast, tensorflow for tutorial)")
@@ -86,6 +94,11 @@ class EvalConfig(Section):
     examples: int = Field(3, ge=0, description="decoded held-out sequences to print")
     validation_sequences: int = Field(
         100, ge=1, description="fresh sequences for a train target, apart from held-out")
+    lengths: list[Annotated[int, Field(ge=1, le=MAX_LENGTH)]] | None = Field(
+        None, max_length=32,
+        description="also score the trained model at these sequence lengths, e.g. [64, 256, "
+                    "1024] (without retraining; tasks whose sequences can be made longer, and "
+                    "a recurrent model.kind)")
 
 
 class Config(Section):
@@ -176,13 +189,32 @@ def _check_kind(cfg: Config) -> None:
     that can carry it, outputs per step a kind that keeps the steps."""
     kind = cfg.kind
     if cfg.model.stateful and not kind.stateful:
-        raise ValueError(f"model.stateful: true needs a recurrent model.kind "
-                         f"({models.words(models.having('stateful'))}); {kind.name} has no "
-                         f"state to carry")
+        raise ValueError(f"model.stateful: true needs a model.kind that carries its state from "
+                         f"batch to batch ({models.words(models.having('stateful'))}); "
+                         f"{kind.name} does not")
+    problem = kind.check(cfg.model) if kind.check is not None else None
+    if problem:
+        raise ValueError(problem)
     if cfg.signature.per_step and not kind.per_step:
         raise ValueError(f"{cfg.task.per_step_reason(cfg)} needs an output per timestep; "
                          f"{kind.name} gives one output per sample, so use "
                          f"{models.words(models.having('per_step'))}")
+    if cfg.eval.lengths:
+        _check_lengths(cfg)
+
+
+def _check_lengths(cfg: Config) -> None:
+    """eval.lengths needs a task that can make its sequences longer, and a kind whose weights
+    do not depend on the length (a recurrent one: a convolution adds levels, an MLP inputs)."""
+    if cfg.task.at_length(cfg, cfg.eval.lengths[0]) is None:
+        able = [t.name for t in tasks.TASKS.values() if t.at_length(cfg, 1) is not None]
+        raise ValueError(f"eval.lengths scores a model at other sequence lengths; data.task: "
+                         f"{cfg.data.task} has no length to change (it works with "
+                         f"{', '.join(able)})")
+    if not cfg.kind.recurrent:
+        raise ValueError(f"eval.lengths needs a model.kind that reads any length "
+                         f"({models.words(models.having('recurrent'))}); {cfg.kind.name}'s "
+                         f"weights depend on the length it was built for")
 
 
 def task_defaults(section: str, key: str) -> dict[str, Any]:

@@ -44,6 +44,20 @@ class _Loader(yaml.SafeLoader):
                                 "the value out", event.start_mark)
         return super().compose_node(parent, index)
 
+    def construct_object(self, node, deep=False):
+        """A value its explicit tag cannot make (`!!int "0x10"`, `!!bool "maybe"`) is a YAML
+        error at its line, not a Python one."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # noqa: BLE001 - constructors raise ValueError, KeyError, TypeError...
+            tag = node.tag.removeprefix("tag:yaml.org,2002:")
+            shown = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
+            raise ConstructorError(None, None, f"{str(shown)[:40]!r} cannot be read as "
+                                   f"!!{tag}; write the value without the tag",
+                                   node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
@@ -87,6 +101,11 @@ def parse_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except RecursionError:
         raise yaml.YAMLError("it is nested too deeply") from None
+    except yaml.YAMLError:
+        raise
+    except Exception:  # noqa: BLE001 - a tag's constructor failing where its node is unknown
+        raise yaml.YAMLError("it holds a tagged value (!!set, !!omap, ...) whose contents that "
+                             "tag cannot take; write the value without the tag") from None
 
 
 def describe_error(err: yaml.YAMLError) -> str:

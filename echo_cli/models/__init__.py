@@ -12,12 +12,21 @@ outputs as a base.Signature.
 
 from __future__ import annotations
 
+from echo_cli.models import esn, lru, s6
 from echo_cli.models.base import Kind
 from echo_cli.models.convolutional import CONV1D, TCN
 from echo_cli.models.feedforward import MLP
 from echo_cli.models.recurrent import GRU, LSTM, SIMPLE_RNN
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (LSTM, GRU, SIMPLE_RNN, MLP, CONV1D, TCN)}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (LSTM, GRU, SIMPLE_RNN, MLP, CONV1D, TCN,
+                                                       lru.LRU, s6.S6, esn.ESN)}
+
+
+def register_layers() -> list:
+    """Register every kind's own Keras layers with Keras, so that a model.keras holding them
+    loads in safe mode: call it after importing Keras, before load_model. Building a model
+    registers them too."""
+    return [kind.layers() for kind in KINDS.values() if kind.layers is not None]
 
 
 def get(name: str) -> Kind:

@@ -75,8 +75,12 @@ class Kind:
         key declare the same one.
     size(model, width, steps): its weights, estimated (Size).
     receptive_field(model, steps): steps each output sees back, where it is bounded.
-    variables: how its own weights are drawn from the seed (name -> draw(rng, shape)), beside
-        the Glorot, orthogonal and embedding draws every kind shares (models/factory.py).
+    variables: how its own weights are drawn from the seed (name -> draw(rng, shape,
+        model_section)), trainable or fixed (a reservoir), beside the Glorot, orthogonal and
+        embedding draws every kind shares (models/factory.py).
+    layers: its own Keras layer classes, made and registered on first call, so that a saved
+        model holding them loads in safe mode (None: it uses Keras's own layers).
+    check(model_section): why these model keys cannot run with this kind, or None.
     """
 
     name: str
@@ -91,8 +95,9 @@ class Kind:
     cell: str | None = None
     keys: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     receptive_field: Callable[[Any, int], int] | None = None
-    variables: dict[str, Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = field(
-        default_factory=dict)
+    variables: dict[str, Callable[..., np.ndarray]] = field(default_factory=dict)
+    layers: Callable[[], Any] | None = None
+    check: Callable[[Any], str | None] | None = None
 
 
 def last_step(h, sig: Signature):

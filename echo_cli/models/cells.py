@@ -1,6 +1,7 @@
 """A trained recurrent layer, recomputed step by step in numpy: its state and its gates.
 
-    cell = Cell.of(model)                       # the LSTM, GRU or SimpleRNN layer's weights
+    cell = Cell.of(model)                       # the LSTM, GRU or SimpleRNN layer's weights,
+                                                # or the lru, s6 or esn blocks (Blocks)
     xs, mask = cell.inputs(model, ids)          # what the layer reads (one-hot, embedding)
     trace = cell.run(xs, mask=mask)             # trace.h, trace.c, trace.gates["forget"], ...
 
@@ -11,19 +12,29 @@ This is the only place that knows how each Keras cell lays out its weights and g
   for inputs and state; gates update z, reset r; h = z·h + (1 - z)·tanh(xh + r·(h·Uh + bh)).
 - SimpleRNN: h = tanh(x·W + h·U + b).
 A masked step (missing input) leaves the state as it was, as Keras does. tests/test_cells.py
-checks the recomputed states against Keras's own outputs to 1e-5. Keras is not imported here:
-the model's layers are read through their weights.
+checks the recomputed states against Keras's own outputs to 1e-5. The lru, s6 and esn kinds
+recompute their blocks in their own modules (`recompute`), whose states Blocks reports as a
+Trace: for lru each block's complex state, real parts then imaginary; for s6 each block's state
+summed over its N entries per channel, and the gate `keep`; for esn the reservoir's state
+(tests/test_modern_kinds.py). Keras is not imported here: the model's layers are read through
+their weights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from echo_cli.models import esn, lru, s6
+
 GATES = {"lstm": ("input", "forget", "cell", "output"), "gru": ("update", "reset", "candidate"),
-         "simple_rnn": ()}
+         "simple_rnn": (), "lru": (), "s6": ("keep",), "esn": ()}
 KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+BLOCKS = {"LRUBlock": "lru", "S6Block": "s6", "Reservoir": "esn"}  # their layers' classes
+RECOMPUTE = {"lru": lru.recompute, "s6": s6.recompute, "esn": esn.recompute}
+EIGENVALUES = {"lru": lru.eigenvalues}  # kinds whose memory their eigenvalues show
 
 
 class NotRecurrentError(ValueError):
@@ -62,14 +73,18 @@ class Cell:
     recurrent_activation: str = "sigmoid"
 
     @staticmethod
-    def of(model) -> Cell:
-        """The model's recurrent layer (LSTM, GRU or SimpleRNN) as a Cell.
+    def of(model) -> Cell | Blocks:
+        """The model's recurrent layer (LSTM, GRU or SimpleRNN) as a Cell, or its lru, s6 or
+        esn blocks as Blocks.
 
         Raises:
             NotRecurrentError: the model has none.
         """
         layer = next((lay for lay in model.layers if type(lay).__name__ in KINDS), None)
         if layer is None:
+            block = next((lay for lay in model.layers if type(lay).__name__ in BLOCKS), None)
+            if block is not None:
+                return Blocks(kind=BLOCKS[type(block).__name__], model=model)
             raise NotRecurrentError("the model has no recurrent layer")
         kind = KINDS[type(layer).__name__]
         cell = layer.cell
@@ -150,6 +165,32 @@ class Cell:
             for name, value in g.items():
                 gates[name][:, t] = value
         return Trace(h=hs, c=cs if self.kind == "lstm" else None, gates=gates)
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The lru, s6 or esn layers of a model, recomputed in numpy by their kind's module, with
+    a Cell's `inputs` and `run`. They carry no state from batch to batch and skip no steps."""
+
+    kind: str  # lru | s6 | esn
+    model: Any
+    inputs = staticmethod(Cell.inputs)
+
+    def run(self, xs: np.ndarray, *, mask: np.ndarray | None = None,
+            h0: np.ndarray | None = None, c0: np.ndarray | None = None) -> Trace:
+        """Run over xs (batch, steps, width), what the kind reads, from zeros: h is every
+        block's state side by side (the module docs say what each holds)."""
+        if h0 is not None or c0 is not None:
+            raise ValueError(f"{self.kind} starts every sequence from zeros")
+        if mask is not None and not np.all(mask):
+            raise ValueError(f"{self.kind} reads every step; it cannot skip masked ones")
+        found = RECOMPUTE[self.kind](self.model, xs)
+        return Trace(h=np.concatenate(found.states, axis=-1), c=None, gates=found.gates)
+
+    def eigenvalues(self) -> np.ndarray | None:
+        """The eigenvalues of a diagonal linear recurrence (lru), or None."""
+        find = EIGENVALUES.get(self.kind)
+        return None if find is None else find(self.model)
 
 
 @dataclass

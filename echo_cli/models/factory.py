@@ -57,7 +57,7 @@ def build_model(sig: Signature, model_section, *, seed: int, batch_size: int | N
         n = sig.symbols
         model.get_layer("one_hot").set_weights(
             [np.vstack([np.zeros((1, n)), np.eye(n)]).astype("float32")])
-    _init_weights(model, models.get(m.kind).variables,
+    _init_weights(model, models.get(m.kind).variables, m,
                   np.random.default_rng([seed, INIT_STREAM]))
     return model
 
@@ -100,16 +100,19 @@ def _embedding(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 SHARED = {"recurrent_kernel": orthogonal, "kernel": glorot_uniform, "embeddings": _embedding}
 
 
-def _init_weights(model, own: dict, rng: np.random.Generator) -> None:
+def _init_weights(model, own: dict, model_section, rng: np.random.Generator) -> None:
     """Keras's default initializers (Glorot uniform kernels, orthogonal recurrent kernels,
     uniform ±0.05 embeddings) and the kind's own draws, in the model's variable order, all from
-    one numpy stream of the seed. Other variables (biases: an LSTM's forget gate starts at 1)
-    keep Keras's constant values."""
-    draws = {**SHARED, **own}
-    for variable in model.trainable_variables:
-        name = variable.path.split("/")[-1]
-        if name in draws:
-            variable.assign(draws[name](rng, tuple(variable.shape)))
+    one numpy stream of the seed: the trainable variables, then the kind's fixed ones (an echo
+    state network's reservoir). A kind's own draw reads its model keys, draw(rng, shape,
+    model_section): a reservoir's spectral radius, an LRU's ring. Other variables (biases: an
+    LSTM's forget gate starts at 1; the frozen one-hot table) keep their values."""
+    for variable in [*model.trainable_variables, *model.non_trainable_variables]:
+        name, shape = variable.path.split("/")[-1], tuple(variable.shape)
+        if name in own:
+            variable.assign(own[name](rng, shape, model_section))
+        elif name in SHARED and variable.trainable:
+            variable.assign(SHARED[name](rng, shape))
 
 
 def compile_model(model, *, loss: str, metrics: dict, learning_rate: float,
@@ -137,16 +140,15 @@ def with_batch(model, sig: Signature, model_section, *, seed: int, batch_size: i
 
 
 def size(model) -> dict[str, int]:
-    """Trainable parameters, the frozen one-hot table's entries, and multiply-adds per sample
-    of a forward pass.
+    """Trainable parameters, the frozen ones (the one-hot table, a fixed reservoir), and
+    multiply-adds per sample of a forward pass.
 
     Each kernel costs its size once per position it is applied at: every timestep for a
     recurrent layer (input and recurrent kernels) or a per-timestep Dense or Conv1D; lookups
     (the one-hot table, embeddings) cost none.
     """
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    frozen = int(sum(np.prod(v.shape) for v in model.non_trainable_variables
-                     if v.path.split("/")[-1] == "embeddings"))
+    frozen = int(sum(np.prod(v.shape) for v in model.non_trainable_weights))
     macs = 0
     for layer in model.layers:
         weights = {w.path.split("/")[-1]: int(np.prod(w.shape)) for w in layer.weights}

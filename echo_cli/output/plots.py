@@ -182,6 +182,44 @@ def probes_png(curve: list[dict[str, Any]], *, title: str, metric: str = "accura
     return _png(fig)
 
 
+def lengths_png(by_length: dict[int, dict[str, Any]], *, chance: float, trained: int,
+                title: str) -> bytes:
+    """lengths.png: held-out accuracy (with its 95% interval) against the sequence length on a
+    log axis, the length trained at marked, chance as a line."""
+    fig = _figure((7, 4))
+    ax = fig.subplots()
+    lengths = sorted(by_length)
+    acc = [by_length[n]["accuracy"] for n in lengths]
+    low = [a - by_length[n]["ci95_low"] for n, a in zip(lengths, acc, strict=True)]
+    high = [by_length[n]["ci95_high"] - a for n, a in zip(lengths, acc, strict=True)]
+    ax.errorbar(lengths, acc, yerr=[low, high], fmt="o-", capsize=3, label="held-out (95% CI)")
+    ax.axhline(chance, color="grey", linestyle="--", label="chance")
+    ax.axvline(trained, color="tab:green", linestyle=":", label=f"trained at {trained}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="sequence length T (log scale)", ylabel="accuracy", ylim=(-0.02, 1.02),
+           title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def capacity_png(r2: list[float], *, expected: dict[str, list[float]] | None,
+                 title: str) -> bytes:
+    """capacity.png: r²(k) of the best linear readout of u(t−k) against k; the decay the
+    eigenvalues allow, where there are any, over it."""
+    fig = _figure((7, 4))
+    ax = fig.subplots()
+    ks = list(range(1, len(r2) + 1))
+    ax.plot(ks, r2, "o-", markersize=3, label="measured r²(k) (held-out)")
+    for (label, curve), style in zip((expected or {}).items(), ("--", ":"), strict=False):
+        ax.plot(ks, curve, color="tab:green", linestyle=style, label=f"{label} (eigenvalues)")
+    ax.set(xlabel="k: steps back", ylabel="r²(k): u(t−k) read from the state at t",
+           ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def scaling_png(record: dict[str, Any]) -> bytes:
     """scaling.png: seconds per update against sequence length, log-log, one line per kind and
     backend, with a dotted line of slope 1 (cost linear in the length) for reference."""

@@ -108,11 +108,42 @@ def heldout_line(metrics: dict[str, Any], *, figure: str = "held-out accuracy",
     return text
 
 
+def lengths_table(by_length: dict[str, dict[str, Any]], *, figure: str, trained: int) -> Table:
+    """The held-out figure at each of eval.lengths, beside the length trained at."""
+    table = Table(title=f"{figure} at other lengths, without retraining (trained at "
+                        f"{trained})")
+    for name in ("length", "steps", figure, "95% CI", "right", "loss"):
+        table.add_column(name, justify="right")
+    for length, r in sorted(by_length.items(), key=lambda item: int(item[0])):
+        table.add_row(length, str(r["steps"]), f"{r['accuracy']:.4f}",
+                      f"{r['ci95_low']:.4f}-{r['ci95_high']:.4f}",
+                      f"{r['correct']}/{r['targets']}",
+                      "-" if r["loss"] is None else f"{r['loss']:.4g}")
+    return table
+
+
+def capacity_lines(mc: dict[str, Any], *, kind: str) -> Group:
+    """Memory capacity beside its bound, and where r²(k) falls off."""
+    r2 = mc["r2"]
+    half = next((k for k, v in enumerate(r2, start=1) if v < 0.5), None)
+    text = Text("memory capacity ")
+    text.append(f"{mc['total']:.2f}", style="bold")
+    text.append(f" of the bound N = {mc['bound']} ({mc['total'] / mc['bound']:.0%}): Σ r²(k) "
+                f"for k = 1 .. {mc['k_max']}, i.i.d. input from U(-{mc['scale']:g}, "
+                f"{mc['scale']:g}), readouts fitted on {mc['fitted']} steps and scored on "
+                f"{mc['scored']} others")
+    shown = ", ".join(f"r²({k}) {r2[k - 1]:.3f}" for k in (1, 2, 5, 10, 20, 50)
+                      if k <= len(r2))
+    fall = (f"r²(k) falls below 0.5 at k = {half}" if half is not None
+            else "r²(k) stays at 0.5 or more for every k")
+    return Group(text, Text(f"{shown}; {fall} ({kind}; N counts the state units read out)"))
+
+
 def cost_line(m: dict[str, Any]) -> str:
     """Updates, samples and seconds of a run, and the size of its model."""
     field = (f"; receptive field {m['receptive_field']} steps"
              if m.get("receptive_field") is not None else "")
-    frozen = (f" (and {m['frozen_parameters']:,} in the frozen one-hot table)"
+    frozen = (f" (and {m['frozen_parameters']:,} frozen: the one-hot table, a fixed reservoir)"
               if m.get("frozen_parameters") else "")
     return (f"{m['updates']} weight updates on {m['samples']} samples in "
             f"{m['train_seconds']:.1f} s ({m['backend']}); {m['model_kind']} with "
@@ -154,8 +185,14 @@ def target_line(m: dict[str, Any]) -> Text:
     value = m.get("final_validation_loss" if by_loss else "final_validation_accuracy")
     target = m["target_loss"] if by_loss else m["target_accuracy"]
     if m["reached_target"]:
-        return Text(f"validation {name} {value:.4f} reached train.target_{name}={target} after "
-                    f"{m['epochs_completed']} epochs = {m['samples']} samples; stopped early")
+        at = m.get("epochs_to_target") or m["epochs_completed"]
+        samples = m.get("samples_to_target") or m["samples"]
+        if at >= m["epochs_completed"]:
+            return Text(f"validation {name} {value:.4f} reached train.target_{name}={target} "
+                        f"after {at} epochs = {samples} samples; stopped early")
+        return Text(f"validation {name} reached train.target_{name}={target} after {at} epochs "
+                    f"= {samples} samples, and training went on to "
+                    f"{m['epochs_completed']} (train.stop_at_target: false; last {value:.4f})")
     last = f"{value:.4f}" if value is not None else "never measured"
     text = Text("note:", style="yellow")
     text.append(f" validation {name} ({last}) never reached train.target_{name}={target}")

@@ -72,10 +72,17 @@ def result_row(cfg: dict[str, Any], metrics: dict[str, Any], *,
         "updates": metrics["updates"],
         "samples to target": _to_target(metrics),
         "train seconds": f"{metrics['train_seconds']:.1f}",
-        # unformatted, for the CSV
+        # unformatted, for results.csv and the notebook: metrics.json's own names
+        "description": cfg.get("description", ""),
+        "settings": ", ".join([*task_settings, *model_settings(cfg)]),
         "heldout_accuracy": acc,
         "ci95_low": metrics.get("ci95_low"),
         "ci95_high": metrics.get("ci95_high"),
+        "chance_accuracy": metrics["chance_accuracy"],
+        "heldout_targets": metrics.get("heldout_targets"),
+        "epochs_completed": metrics["epochs_completed"],
+        "samples_to_target": metrics.get("samples_to_target"),
+        "train_seconds": metrics["train_seconds"],
         "backend": metrics.get("backend"),
         "engine": metrics.get("engine"),
     }
@@ -108,9 +115,10 @@ def results_markdown(rows: list[dict[str, Any]], *, sources: list[str]) -> str:
             + "\nRun directories: " + ", ".join(f"`{printable(s)}`" for s in sources) + "\n")
 
 
-def results_csv_fields(rows: list[dict[str, Any]]) -> list[str]:
-    """results.csv holds every row key but the formatted accuracy cell."""
-    return [c for c in rows[0] if c != "held-out accuracy (95% CI)"] if rows else []
+# results.csv's columns, unformatted and named as in metrics.json (snake_case)
+RESULT_FIELDS = ["name", "description", "settings", "heldout_accuracy", "ci95_low", "ci95_high",
+                 "chance_accuracy", "heldout_targets", "epochs_completed", "updates",
+                 "samples_to_target", "train_seconds", "backend", "engine"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +266,19 @@ def scaling_table(record: dict[str, Any]) -> Fitted:
         slope = record["growth"].get(f"{kind} / {backend}")
         table.add_row(f"{kind} / {backend}", *cells,
                       f"∝ T^{slope:.2f}" if slope is not None else "")
+    return Fitted(table)
+
+
+def tricks_table(record: dict[str, Any]) -> Fitted:
+    """What each start-up trick saves a whole train, and whether it earns its place."""
+    table = Table(title=f"a whole `echo-cli train {record['config']}` takes "
+                        f"{record['median_seconds_all_on']:.2f} s with every start-up trick "
+                        f"(median of {record['repeat']}, {record['machine']})")
+    for name in ("turned off", "seconds", "saves", "kept"):
+        table.add_column(name, justify="left" if name == "turned off" else "right")
+    for trick, r in record["tricks"].items():
+        table.add_row(trick, f"{r['median_seconds_without']:.2f}", f"{r['saves_seconds']:+.2f} s",
+                      "yes" if r["kept"] else "no (< 0.3 s)")
     return Fitted(table)
 
 

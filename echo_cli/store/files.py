@@ -11,6 +11,7 @@ This module imports nothing from echo_cli.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -18,6 +19,21 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or over quota: the disk is full for us
+
+
+def disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in FULL
+
+
+def describe(err: OSError, path: Path) -> str:
+    """An OSError in one line that names the problem and the place: "no space left on device
+    (the disk holding runs/x, writing model.keras)"."""
+    if disk_full(err):
+        return (f"no space left on device (the disk holding {path.parent}, writing "
+                f"{path.name}); free some space and run it again")
+    return f"{err.strerror or err} ({path})"
 
 
 def _umask() -> int:
@@ -32,14 +48,23 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_all(fd, data.encode("utf-8") if isinstance(data, str) else data)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, path)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of data to a file descriptor (os.write may take part of it), or OSError."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def finite(value: Any) -> Any:

@@ -66,6 +66,8 @@ class Metrics(BaseModel):
     tolerance: float | None = None
     # convolutional kinds: how many steps back each output sees
     receptive_field: int | None = None
+    # eval.lengths: the held-out figures at each other length, {T: {accuracy, correct, ...}}
+    heldout_by_length: dict[str, dict[str, float | int | None]] | None = None
     # sequence targets
     heldout_unscored_positions: int | None = None
     heldout_exact_match: float | None = None
@@ -118,7 +120,21 @@ class Metrics(BaseModel):
         if (self.heldout_correct or 0) > (self.heldout_targets or 0):
             raise ValueError(f"heldout_correct ({self.heldout_correct}) is more than "
                              f"heldout_targets ({self.heldout_targets})")
+        self._agrees_with_itself()
         return self
+
+    def _agrees_with_itself(self) -> None:
+        """The accuracy is its counts' quotient, and its interval holds it: a figure edited
+        by hand is caught."""
+        acc, correct, targets = self.heldout_accuracy, self.heldout_correct, self.heldout_targets
+        if acc is None or not targets:
+            return
+        if abs(acc - correct / targets) > 1e-9:
+            raise ValueError(f"heldout_accuracy {acc} is not heldout_correct / heldout_targets "
+                             f"= {correct}/{targets}")
+        if not (self.ci95_low - 1e-9 <= acc <= self.ci95_high + 1e-9):
+            raise ValueError(f"heldout_accuracy {acc} is outside its interval "
+                             f"{self.ci95_low}-{self.ci95_high}")
 
     @property
     def scored(self) -> bool:

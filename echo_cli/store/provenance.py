@@ -49,7 +49,9 @@ def git_commit(where: Path | None = None) -> str | None:
 def collect(backend: str) -> dict[str, str | None]:
     package = BACKEND_PACKAGES.get(backend, backend)
     found = version(package)
-    return {"echo_cli": version("echo-cli"), "python": platform.python_version(),
+    from echo_cli import __version__
+
+    return {"echo_cli": __version__, "python": platform.python_version(),
             "keras": version("keras"), "backend": f"{backend} {found}" if found else backend,
             "numpy": version("numpy"), "git_commit": git_commit()}
 

@@ -12,23 +12,22 @@ function the caller passes in.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import fcntl
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import ValidationError
 
 from echo_cli.config.loading import Config, load_config
 from echo_cli.errors import EchoError
-from echo_cli.store.files import csv_text, json_text, write_atomic
+from echo_cli.store.files import json_text, write_atomic
+from echo_cli.store.history import HistoryWriter, history_csv
 from echo_cli.store.metrics import SCORE_FIELDS, Metrics  # noqa: F401 - part of this module's API
 
 CONFIG = "config.yaml"
@@ -36,7 +35,11 @@ HISTORY = "history.csv"
 MODEL = "model.keras"
 METRICS = "metrics.json"
 CURVES = "curves.png"
+LENGTHS = "lengths.png"  # eval.lengths: accuracy against the sequence length
 VOCABULARY = "vocabulary.json"
+CONFIG_DIGEST = "config.sha256"  # config.yaml's digest from the start, for runs with no metrics
+CHECKPOINT = "checkpoint.npz"  # training state of a run in progress (training/checkpoint.py)
+COMMAND = "command.txt"  # how the run was made: the command line, overrides, working directory
 LOCK = ".echo-cli.lock"  # held by the process writing the run; gone once it has finished
 RUNS = Path("runs")  # where runs go when no --out is given
 FAILED_MARK = ".failed-"  # a sweep's unfinished run, moved aside
@@ -89,42 +92,6 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # save
 
-def history_csv(rows: list[dict[str, Any]]) -> str:
-    """history.csv: epoch, loss, accuracy, then any other logged column in the order first seen."""
-    return csv_text(rows, None if rows else ["epoch", "loss", "accuracy"])
-
-
-class HistoryWriter:
-    """history.csv as training goes: a row per epoch, flushed at least every `every` seconds,
-    so a run killed outright keeps its history up to a second or so before the kill. `close`
-    rewrites the whole file atomically."""
-
-    def __init__(self, path: Path, fields: list[str], *, every: float = 1.0):
-        self.path, self.fields, self.every = path / HISTORY, fields, every
-        self._fh: TextIO | None = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore",
-                                      lineterminator="\r\n")
-        self._writer.writeheader()
-        self._fh.flush()
-        self._flushed = time.monotonic()
-
-    def add(self, row: dict[str, Any]) -> None:
-        if self._fh is None:
-            return
-        self._writer.writerow(row)
-        if time.monotonic() - self._flushed >= self.every:
-            self._fh.flush()
-            self._flushed = time.monotonic()
-
-    def close(self, rows: list[dict[str, Any]]) -> None:
-        """Replace the streamed file with the whole history, written atomically."""
-        if self._fh is not None:
-            with contextlib.suppress(OSError):
-                self._fh.close()
-            self._fh = None
-        write_atomic(self.path, history_csv(rows))
-
-
 @dataclass(frozen=True)
 class RunWriter:
     """Writes one run directory's files, each atomically."""
@@ -134,16 +101,26 @@ class RunWriter:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def history(self, fields: list[str]) -> HistoryWriter:
-        return HistoryWriter(self.path, fields)
+    def history(self, fields: list[str], rows: list[dict[str, Any]] = ()) -> HistoryWriter:
+        return HistoryWriter(self.path / HISTORY, fields, rows)
 
     def save_file(self, name: str, data: str | bytes) -> None:
         write_atomic(self.path / name, data)
 
     def save_config(self, text: str) -> str:
-        """Write config.yaml; returns its digest, for metrics.json's config_sha256."""
+        """Write config.yaml and its digest beside it (so an edit is caught even in a run that
+        never wrote metrics.json); returns the digest, for metrics.json's config_sha256."""
         write_atomic(self.path / CONFIG, text)
+        write_atomic(self.path / CONFIG_DIGEST, digest(text) + "\n")
         return digest(text)
+
+    def append_command(self, lines: list[str]) -> None:
+        """Add lines to command.txt (written whole: the old text and the new, renamed in)."""
+        try:
+            before = (self.path / COMMAND).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            before = ""
+        write_atomic(self.path / COMMAND, before + "".join(f"{line}\n" for line in lines))
 
     def save_vocabulary(self, vocabulary: list) -> None:
         write_atomic(self.path / VOCABULARY, json_text(vocabulary))
@@ -244,13 +221,20 @@ def read_vocabulary(path: Path) -> list | None:
 
 
 def edited_config(path: Path) -> bool:
-    """True when config.yaml differs from the config the run was trained with (as recorded in
-    metrics.json; runs without the record are taken as they are)."""
+    """True when config.yaml differs from the config the run was trained with, as recorded in
+    metrics.json or, where that is missing or damaged, in config.sha256 (runs that recorded
+    neither, from before echo-cli kept them, are taken as they are)."""
     metrics = try_read_metrics(path)
-    if metrics is None or metrics.config_sha256 is None:
+    recorded = metrics.config_sha256 if metrics is not None else None
+    if recorded is None:
+        try:
+            recorded = (path / CONFIG_DIGEST).read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            recorded = None
+    if recorded is None:
         return False
     try:
-        return digest((path / CONFIG).read_text(encoding="utf-8")) != metrics.config_sha256
+        return digest((path / CONFIG).read_text(encoding="utf-8")) != recorded
     except (OSError, UnicodeDecodeError):
         return True
 
@@ -291,8 +275,8 @@ def owner(path: Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:  # held: a live process is writing the run
-            try:
-                who = json.loads(os.read(fd, 4096) or b"{}")
+            try:  # the identity, then the reserve's zeros (claim.RESERVE)
+                who = json.loads(os.read(fd, 4096).rstrip(b"\0 \n") or b"{}")
             except ValueError:
                 who = {}
             return (f"pid {who.get('pid', '?')} on {who.get('host', '?')}, since "
@@ -312,12 +296,26 @@ def unfinished_line(path: Path) -> str:
     """One line on an unfinished run, for tables that leave it out."""
     if is_live(path):
         return f"{path} is still being trained ({owner(path)})"
+    if (path / CHECKPOINT).is_file():
+        return (f"{path} did not finish (no {METRICS}); resume it with `echo-cli train "
+                f"--resume {path}` to include it")
     return f"{path} did not finish (no {METRICS}); train it again to include it"
 
 
 def is_live(path: Path) -> bool:
     """True while a process holds the run directory's lock (it is still being written)."""
     return owner(path) is not None
+
+
+def move_aside(run_dir: Path) -> Path:
+    """Rename an unfinished run directory to <name>.failed-<k>, never overwriting one, so its
+    name is free to run again; returns the new path."""
+    k = 1
+    while run_dir.with_name(f"{run_dir.name}{FAILED_MARK}{k}").exists():
+        k += 1
+    aside = run_dir.with_name(f"{run_dir.name}{FAILED_MARK}{k}")
+    run_dir.rename(aside)
+    return aside
 
 
 def sweep_runs(path: Path) -> list[Path]:

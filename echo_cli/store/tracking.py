@@ -1,44 +1,42 @@
-"""The tools researchers already use: TensorBoard event files in every run, MLflow when asked.
+"""The tools researchers already use: TensorBoard event files in every run, MLflow when asked,
+both written while the run trains.
 
-    tracking.write_tensorboard(run_dir, history, metrics)   # RUN/tb/, read by `tensorboard`
-    tracking.write_sweep_hparams(sweep_dir, runs, keys)     # TensorBoard's HParams table
-    with tracking.Mlflow.connect("sqlite:///mlflow.db") as mlflow:   # --mlflow URI
-        line = mlflow.log_run(run_dir)                      # one line to print, logged or not
+    board = tracking.run_board(run_dir, cfg)            # RUN/tb/, Keras's layout (tensorboard.py)
+    board.epoch(epoch, row, wall=time.time())           # each epoch, from the training hook
+    note = board.finish(metrics, examples=..., failed=False)   # images, text, HParams; closed
+    with tracking.live_mlflow(uri, run_dir, cfg) as mlflow:     # --mlflow URI (mlflow_run.py)
+        outcome = experiment.run(..., on_epoch=mlflow.hook(bar.update))
+        lines = mlflow.finish(outcome.model)            # one line to print, logged or not
+    line = tracking.log_inspect(run_dir, out)           # inspect's pictures into RUN/tb/
+    tracking.write_sweep_hparams(sweep_dir, runs, keys) # a sweep's HParams table
 
-Event files are written with TensorBoard's own record format and protocol buffers, without
-TensorFlow, so a run on JAX does not import it. Everything here reads what the run directory
-already holds (history.csv's rows, metrics.json's record), so it logs exactly what was saved.
-MLflow is optional (`pip install 'echo-cli[mlflow]'`): a store that cannot be reached costs the
-run nothing but one line that says what was not logged.
+TensorBoard files are written with tensorboardX, which never imports TensorFlow (tensorboard.py
+says why). MLflow is optional (`pip install 'echo-cli[mlflow]'`): a store that cannot be
+reached costs the run nothing but one line that says what was not logged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
+import io
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from echo_cli.errors import EchoError
-from echo_cli.store import rundir
-from echo_cli.store.files import write_atomic
+from echo_cli.store import mlflow_run, rundir, tensorboard
+from echo_cli.store.mlflow_run import log_sweep  # noqa: F401 - the sweep command's entry
+
+if TYPE_CHECKING:
+    from echo_cli.config.schema import Config
 
 TB = "tb"  # RUN/tb/ and SWEEP/tb/
-# history.csv's columns and metrics.json's held-out figures, as TensorBoard tags
-EPOCH_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy",
-              "validation_accuracy": "validation/accuracy", "validation_loss": "validation/loss"}
-HELDOUT_TAGS = {"heldout_accuracy": "heldout/accuracy", "ci95_low": "heldout/accuracy_ci95_low",
-                "ci95_high": "heldout/accuracy_ci95_high", "heldout_loss": "heldout/loss",
-                "chance_accuracy": "heldout/chance",
-                "baseline_loss": "heldout/baseline_loss",
-                "heldout_exact_match": "heldout/exact_match"}
-MISSING_TENSORBOARD = ("tensorboard is not installed, so no tb/ event files were written; "
-                       "`pip install tensorboard` adds them to the next runs")
+INSPECT_SUFFIX = ".inspect"  # RUN/tb/'s file of inspect's pictures, replaced by each inspect
+HELDOUT_TAGS = tensorboard.HELDOUT_TAGS
+MISSING_TENSORBOARD = ("tensorboardX is not installed, so no tb/ event files were written; "
+                       "`pip install tensorboardX` adds them to the next runs")
 
 
 class TrackingError(EchoError, ValueError):
@@ -50,126 +48,120 @@ class TrackingError(EchoError, ValueError):
 
 
 def tensorboard_installed() -> bool:
-    try:
-        from tensorboard.compat.proto import event_pb2  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether tb/ can be written (tensorboardX, the writer, is installed)."""
+    return tensorboard.installed()
 
 
-def _events_file(folder: Path, events: list, *, name: str | None = None) -> Path:
-    """One event file of `events` (Event protos) in folder, written atomically in TensorBoard's
-    record format; the name holds "tfevents", as TensorBoard's loader requires."""
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.summary.writer.record_writer import RecordWriter
+class RunTensorBoard:
+    """RUN/tb/ for one training run: `epoch` from the per-epoch hook, `finish` once at the end
+    (the held-out figures, curves.png, the decoded examples, the HParams), `close` on a crash."""
 
-    folder.mkdir(exist_ok=True)
-    name = name or f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.echo-cli"
-    buffer = _Buffer()
-    writer = RecordWriter(buffer)
-    for event in [Event(wall_time=time.time(), file_version="brain.Event:2"), *events]:
-        writer.write(event.SerializeToString())
-    write_atomic(folder / name, bytes(buffer.data))
-    return folder / name
+    def __init__(self, run_dir: Path, cfg: Config):
+        self.run_dir, self.cfg = run_dir, cfg
+        self.board = (tensorboard.RunBoard(
+            run_dir / TB, hparams=rundir.flatten(cfg.dump()),
+            accuracy=cfg.task.curve_labels.get("accuracy_label", "accuracy"))
+            if tensorboard_installed() else None)
 
+    def epoch(self, epoch: int, row: dict[str, Any], *, wall: float) -> None:
+        """One epoch's history.csv row, at its wall time (never raises)."""
+        if self.board is not None:
+            self.board.epoch(epoch, row, wall=wall)
 
-class _Buffer:
-    """The file-like object RecordWriter writes to: bytes kept for one atomic write."""
+    def finish(self, metrics: dict[str, Any], *, examples: list[Any],
+               failed: bool) -> str | None:
+        """Write the end of the run and close the files.
 
-    def __init__(self):
-        self.data = bytearray()
+        Returns:
+            None, or a note when tensorboardX is not installed (nothing is written then).
 
-    def write(self, chunk: bytes) -> None:
-        self.data += chunk
-
-    def flush(self) -> None:
-        pass
+        Raises:
+            Exception: a write that failed, now or during training.
+        """
+        if self.board is None:
+            return MISSING_TENSORBOARD
+        images = {name.removesuffix(".png"): (self.run_dir / name).read_bytes()
+                  for name in (rundir.CURVES, rundir.LENGTHS) if (self.run_dir / name).is_file()}
+        texts = {"examples": examples_markdown(self.cfg, examples)} if examples else {}
+        status = ("failure" if failed else "stopped" if metrics.get("interrupted")
+                  else "success")
+        self.board.finish(metrics, images=images, texts=texts, status=status)
+        return None
 
     def close(self) -> None:
-        pass
+        """Close the files, keeping what was written (training failed)."""
+        if self.board is not None:
+            self.board.close()
 
 
-def _scalars(values: dict[str, float], step: int, wall: float):
-    """One event holding several scalars of one step (one record, not one per tag)."""
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    return Event(wall_time=wall, step=step, summary=Summary(value=[
-        Summary.Value(tag=tag, simple_value=float(value)) for tag, value in values.items()]))
+def run_board(run_dir: Path, cfg: Config) -> RunTensorBoard:
+    """RUN/tb/, opened at the first epoch."""
+    return RunTensorBoard(run_dir, cfg)
 
 
-def write_tensorboard(run_dir: Path, history: list[dict[str, Any]], metrics: dict[str, Any],
-                      *, times: list[float] | None = None) -> str | None:
-    """RUN/tb/: per-epoch training loss and accuracy, validation figures where they were
-    checked, and the held-out figures at the last epoch. times: each epoch's wall time.
+def examples_markdown(cfg: Config, examples: list[Any]) -> str:
+    """The decoded held-out examples as `train` prints them, in a Markdown code block."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=100, color_system=None, force_terminal=False).print(
+        cfg.task.examples_view(cfg, examples, width=100))
+    lines = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+    return (f"**{cfg.name}**: {cfg.model.kind}, {len(examples)} decoded held-out sequences "
+            f"(as `echo-cli train` prints them)\n\n```\n{lines}\n```\n")
+
+
+def log_inspect(run_dir: Path, out: Path) -> str:
+    """inspect's pictures (OUT/state.png, OUT/probes.png) as TensorBoard images of the run
+    itself, RUN/tb/, at its last epoch, replacing those of an earlier inspect: beside the run's
+    curves in `tensorboard --logdir runs`, wherever --out put the files. Never raises.
 
     Returns:
-        None, or a note when TensorBoard is not installed (nothing is written then).
+        The line to print: where the images went, or why they did not.
     """
     if not tensorboard_installed():
-        return MISSING_TENSORBOARD
-    now = time.time()
-    events = []
-    for i, row in enumerate(history):
-        wall = times[i] if times and i < len(times) else now
-        step = int(row.get("epoch", i + 1))
-        events.append(_scalars({tag: row[key] for key, tag in EPOCH_TAGS.items()
-                                if _number(row.get(key)) is not None}, step, wall))
-    last = int(history[-1].get("epoch", len(history))) if history else 0
-    events.append(_scalars({tag: metrics[key] for key, tag in HELDOUT_TAGS.items()
-                            if _number(metrics.get(key)) is not None}, last, now))
-    for old in (run_dir / TB).glob("events.out.tfevents.*.echo-cli"):  # a rewrite replaces it
-        old.unlink()
-    _events_file(run_dir / TB, events)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from a history cell or a metrics field ('' and None are no number)."""
+        return MISSING_TENSORBOARD.replace("tb/ event files were", "TensorBoard images were")
+    metrics = rundir.try_read_metrics(run_dir)
+    tags = {"inspect/state": "state.png", "inspect/memory_curve": "probes.png"}
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and abs(number) != float("inf") else None
+        tensorboard.write_images(run_dir / TB, {
+            tag: (out / name).read_bytes() for tag, name in tags.items()
+            if (out / name).is_file()}, step=metrics.epochs_completed if metrics else 0,
+            suffix=INSPECT_SUFFIX)
+    except OSError as err:
+        return (f"note: the pictures were not added to {run_dir / TB}/ for TensorBoard "
+                f"({err.strerror or err})")
+    return f"TensorBoard: {', '.join(tags)} added to {run_dir / TB}/"
 
 
-HPARAMS_FILE = "events.out.tfevents.0.hparams"  # one per run, rewritten when a sweep resumes
-
-
-def _hparam_value(value: Any) -> bool | int | float | str:
-    return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+# the metrics of a sweep's HParams table: (run under each run's tb/, tag)
+SWEEP_METRICS = [("", "heldout/accuracy"), ("", "heldout/loss"), ("train", "epoch_loss"),
+                 ("train", "epoch_accuracy"), ("validation", "epoch_accuracy")]
 
 
 def write_sweep_hparams(sweep_dir: Path, runs: list[tuple[dict[str, Any], Path]],
                         keys: list[str]) -> None:
     """TensorBoard's HParams for a sweep: SWEEP/tb/ declares the swept keys and the metrics,
-    and each finished run's tb/ records its values, so `tensorboard --logdir SWEEP` puts the
-    runs in one table. runs: (swept values with the seed, run directory) of each done run."""
+    and each finished run's tb/ records its values (its session, replacing the run's own), so
+    `tensorboard --logdir SWEEP` puts the runs in one table. runs: (swept values with the
+    seed, run directory) of each done run."""
     if not tensorboard_installed() or not runs:
         return
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.plugins.hparams import summary_v2 as hp
-
-    names = [*keys, "seed"]
     domains = {}
-    for name in names:
-        values = sorted({_hparam_value(v[name]) for v, _ in runs if name in v}, key=str)
-        kinds = {type(v) for v in values}
-        if len(kinds) > 1:  # mixed types: TensorBoard's Discrete domain needs one
+    for name in [*keys, "seed"]:
+        values = sorted({tensorboard.hparam_value(v[name]) for v, _ in runs if name in v},
+                        key=str)
+        if len({type(v) for v in values}) > 1:  # mixed types: a Discrete domain needs one
             values = sorted({str(v) for v in values})
-        domains[name] = hp.HParam(name, hp.Discrete(values))
-    metrics = [hp.Metric(tag, display_name=tag) for tag in
-               ("heldout/accuracy", "heldout/loss", "train/loss",
-                "train/accuracy")]
-    config = hp.hparams_config_pb(hparams=list(domains.values()), metrics=metrics)
-    _events_file(sweep_dir / TB, [Event(wall_time=time.time(), summary=config)],
-                 name=HPARAMS_FILE)
+        domains[name] = values
+    tensorboard.write_experiment(sweep_dir / TB, domains, SWEEP_METRICS)
     for values, run_dir in runs:
-        chosen = {domains[k]: (str(_hparam_value(v)) if domains[k].domain.dtype is str
-                               else _hparam_value(v)) for k, v in values.items() if k in domains}
-        session = hp.hparams_pb(chosen, trial_id=run_dir.name)
-        _events_file(run_dir / TB, [Event(wall_time=time.time(), summary=session)],
-                     name=HPARAMS_FILE)
+        chosen = {k: (str(tensorboard.hparam_value(v))
+                      if isinstance(next(iter(domains[k]), None), str) else v)
+                  for k, v in values.items() if k in domains}
+        config = run_dir / rundir.CONFIG
+        tensorboard.write_session(run_dir / TB, chosen, status="success", name=run_dir.name,
+                                  start=config.stat().st_mtime if config.exists() else time.time())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,13 +169,26 @@ def write_sweep_hparams(sweep_dir: Path, runs: list[tuple[dict[str, Any], Path]]
 
 MLFLOW_MISSING = ("--mlflow needs MLflow, which is not installed: pip install 'echo-cli[mlflow]' "
                   "(from a clone: .venv/bin/pip install -e '.[mlflow]')")
-ARTIFACTS = [rundir.CONFIG, rundir.METRICS, rundir.HISTORY, rundir.CURVES, rundir.MODEL,
-             rundir.VOCABULARY]
-EXPERIMENT = "echo-cli"  # or MLFLOW_EXPERIMENT_NAME
 
 
-def _experiment_name() -> str:
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or EXPERIMENT
+@contextlib.contextmanager
+def live_mlflow(uri: str | None, run_dir: Path,
+                cfg: Config) -> Iterator[mlflow_run.LiveRun | mlflow_run.NotFollowing]:
+    """The MLflow run that follows the training of run_dir, live; with uri None, nothing.
+
+    The one entry for every front end (`train --mlflow`, the notebook's `mlflow=`):
+
+        with live_mlflow(uri, run_dir, cfg) as mlflow:
+            outcome = experiment.run(cfg, run_dir, on_epoch=mlflow.hook(progress))
+            notes = mlflow.finish(outcome.model)    # [] when uri is None
+
+    The run starts when the block does, each epoch is logged at its wall time as training
+    goes, and finish logs the held-out figures, the run's files and the model (MLflow's Keras
+    flavour) and ends the run with its real end time. An exception out of the block ends it
+    FAILED (KILLED for Ctrl-C).
+    """
+    with mlflow_run.live(uri, run_dir, rundir.flatten(cfg.dump())) as following:
+        yield following
 
 
 def mlflow_uri(option: str | None) -> str | None:
@@ -227,146 +232,7 @@ def _check_store(uri: str, where: str) -> None:
 
 
 def mlflow_installed() -> bool:
+    """Whether MLflow can be imported (without importing it)."""
     import importlib.util
 
     return importlib.util.find_spec("mlflow") is not None
-
-
-def _quiet_mlflow() -> None:
-    """No retries for minutes against a store that is down, and no INFO lines from its
-    database migrations in the middle of our tables."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    for name in ("mlflow", "alembic", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _reason(err: BaseException, limit: int = 240) -> str:
-    """The error in one line, cut at a word (with …) when longer than limit."""
-    text = " ".join(str(err).split())
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " …"
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-class Mlflow:
-    """One connection to an MLflow tracking store, for a run or a sweep's runs."""
-
-    def __init__(self, uri: str, client, experiment_id: str):
-        self.uri, self.client, self.experiment_id = uri, client, experiment_id
-
-    @classmethod
-    @contextlib.contextmanager
-    def connect(cls, uri: str) -> Iterator[Mlflow | str]:
-        """The connection, or a one-line reason why there is none (never raises)."""
-        try:
-            _quiet_mlflow()
-            from mlflow.tracking import MlflowClient
-
-            _quiet_mlflow()  # again: importing mlflow sets its own logger's level
-            client = MlflowClient(tracking_uri=uri)
-            found = client.get_experiment_by_name(_experiment_name())
-            experiment_id = (found.experiment_id if found else
-                             client.create_experiment(_experiment_name()))
-        except Exception as err:  # noqa: BLE001 - the run is saved; say what was not logged
-            yield f"MLflow at {uri} could not be reached ({_reason(err)})"
-            return
-        yield cls(uri, client, experiment_id)
-
-    def start_parent(self, name: str, params: dict[str, Any]) -> str:
-        """A sweep's parent run; its id."""
-        run = self.client.create_run(self.experiment_id, run_name=name,
-                                     tags={"echo-cli.kind": "sweep"})
-        self._params(run.info.run_id, params)
-        return run.info.run_id
-
-    def end(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status)
-
-    def log_run(self, run_dir: Path, *, parent: str | None = None) -> str:
-        """Log one saved run: the flattened config as parameters, history.csv per epoch, the
-        held-out figures and the run's files as artifacts. Returns the MLflow run id."""
-        from mlflow.entities import Metric
-
-        record = rundir.read(run_dir)
-        metrics = record.metrics.to_dict()
-        tags = {"echo-cli.run_dir": str(run_dir.resolve())}
-        if parent is not None:
-            tags["mlflow.parentRunId"] = parent
-        run = self.client.create_run(self.experiment_id, run_name=run_dir.name, tags=tags)
-        run_id = run.info.run_id
-        self._params(run_id, record.config)
-        now = int(time.time() * 1000)
-        points = []
-        for i, row in enumerate(rundir.read_history(run_dir)):
-            step = int(float(row.get("epoch") or i + 1))
-            points += [Metric(key, value, now, step) for key in EPOCH_TAGS
-                       if (value := _number(row.get(key))) is not None]
-        last = metrics.get("epochs_completed", 0)
-        points += [Metric(key, value, now, last) for key, raw in metrics.items()
-                   if not isinstance(raw, bool) and (value := _number(raw)) is not None]
-        for start in range(0, len(points), 1000):  # MLflow takes 1,000 metrics per batch
-            self.client.log_batch(run_id, metrics=points[start:start + 1000])
-        for name in ARTIFACTS:
-            if (run_dir / name).is_file():
-                self.client.log_artifact(run_id, str(run_dir / name))
-        failed = metrics.get("failed_step") is not None
-        self.end(run_id, "KILLED" if metrics.get("interrupted") else
-                 "FAILED" if failed else "FINISHED")
-        return run_id
-
-    def _params(self, run_id: str, params: dict[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, ("null" if v is None else str(v))[:6000]) for k, v in params.items()]
-        for start in range(0, len(items), 100):  # MLflow takes 100 parameters per batch
-            self.client.log_batch(run_id, params=items[start:start + 100])
-
-
-def log_run(uri: str, run_dir: Path) -> str:
-    """Log one run to MLflow; the line to print, whether it was logged or not."""
-    with Mlflow.connect(uri) as mlflow:
-        if isinstance(mlflow, str):
-            return f"not logged to MLflow: {mlflow}; the run is saved in {run_dir}/"
-        try:
-            run_id = mlflow.log_run(run_dir)
-        except Exception as err:  # noqa: BLE001 - the run is saved; say what was not logged
-            return (f"not logged to MLflow at {uri}: {_reason(err)}; the run is saved in "
-                    f"{run_dir}/")
-        return f"logged to MLflow at {uri}: experiment {_experiment_name()}, run {run_id}"
-
-
-SWEEP_MLFLOW = "mlflow.json"  # SWEEP/mlflow.json: the parent run and the runs logged under it
-
-
-def log_sweep(uri: str, sweep_dir: Path, name: str, params: dict[str, Any],
-              runs: list[Path]) -> str:
-    """Log a sweep as a parent MLflow run with a child per finished run. A resumed sweep
-    reuses its parent and logs only the runs not logged before. The line to print."""
-    state_file = sweep_dir / SWEEP_MLFLOW
-    try:
-        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        state = {}
-    if state.get("uri") != uri:
-        state = {"uri": uri, "parent": None, "logged": []}
-    with Mlflow.connect(uri) as mlflow:
-        if isinstance(mlflow, str):
-            return f"not logged to MLflow: {mlflow}; the sweep is saved in {sweep_dir}/"
-        todo = [r for r in runs if r.name not in state["logged"]]
-        done = 0
-        try:
-            if state["parent"] is None:
-                state["parent"] = mlflow.start_parent(name, params)
-            for run_dir in todo:
-                mlflow.log_run(run_dir, parent=state["parent"])
-                state["logged"].append(run_dir.name)
-                done += 1
-            mlflow.end(state["parent"])
-        except Exception as err:  # noqa: BLE001 - what was logged is kept in mlflow.json
-            return (f"MLflow at {uri}: {done} of {len(todo)} runs logged, then "
-                    f"{_reason(err)}; run the sweep again with --out {sweep_dir} to log the rest")
-        finally:
-            write_atomic(state_file, json.dumps(state, indent=2) + "\n")
-        return (f"logged to MLflow at {uri}: experiment {_experiment_name()}, parent run "
-                f"{state['parent']} with {len(state['logged'])} runs ({done} new)")

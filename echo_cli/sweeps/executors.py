@@ -138,6 +138,68 @@ def run(job: Sweep, records: list[Record], *, executor: str, address: str | None
     return run_local(job, records, workers=workers, on_update=on_update)
 
 
+NOT_RUN = {"status": "not run", "error": "", "metrics": {}}
+
+
+class _LocalPool:
+    """Threads, each driving one long-lived worker process, that take the records in turn."""
+
+    def __init__(self, job: Sweep):
+        self.job = job
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.started: list[Worker] = []
+        self.local = threading.local()  # each pool thread keeps its own worker
+        self.log = job.out / WORKERS_LOG
+
+    def worker_for(self, backend: str) -> Worker:
+        current = getattr(self.local, "worker", None)
+        if current is not None and (current.backend != backend or not current.alive()):
+            current.close()  # a crashed worker is replaced; another backend needs its own
+            current = None
+        if current is None:
+            current = self.local.worker = Worker(backend, self.log)
+            with self.lock:
+                self.started.append(current)
+        return current
+
+    def work(self, record: Record) -> dict[str, Any]:
+        from echo_cli.errors import EchoError
+
+        if self.stopping.is_set():
+            return NOT_RUN
+        try:
+            backend = backend_of(self.job, record)
+        except EchoError as err:
+            return {"status": "failed", "error": str(err), "metrics": {}}
+        worker = self.worker_for(backend)
+        with self.lock:
+            if self.stopping.is_set():
+                return NOT_RUN
+            worker.busy = True
+            record.status = "running"
+        try:
+            return worker.run(str(self.job.config), self.job.overrides(record.point),
+                              str(record.run_dir))
+        finally:
+            worker.busy = False
+
+    def stop(self) -> None:
+        """Forward the stop to the runs in progress: SIGTERM for SIGTERM or SIGHUP, else
+        SIGINT; each keeps what it did."""
+        forwarded = (signal.SIGTERM if signals.requested() in (signal.SIGTERM, signal.SIGHUP)
+                     else signal.SIGINT)
+        with self.lock:
+            self.stopping.set()
+            for worker in self.started:
+                if worker.busy:
+                    worker.signal(forwarded)
+
+    def close(self) -> None:
+        for worker in self.started:
+            worker.close()
+
+
 def run_local(job: Sweep, records: list[Record], *, workers: int,
               on_update: Callable[[list[Record]], None]) -> bool:
     """Run the records that are not done on `workers` long-lived worker processes.
@@ -147,48 +209,9 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
         runs in progress were sent the same signal (they keep what they did) and the rest stay
         "not run".
     """
-    from echo_cli.errors import EchoError
-
-    todo = [r for r in records if r.status == "not run"]
-    lock = threading.Lock()
-    stopping = threading.Event()
-    forwarded = [signal.SIGINT]
-    started: list[Worker] = []
-    local = threading.local()  # each pool thread keeps its own worker
-    log = job.out / WORKERS_LOG
-
-    def worker_for(backend: str) -> Worker:
-        current = getattr(local, "worker", None)
-        if current is not None and (current.backend != backend or not current.alive()):
-            current.close()  # a crashed worker is replaced; another backend needs its own
-            current = None
-        if current is None:
-            current = local.worker = Worker(backend, log)
-            with lock:
-                started.append(current)
-        return current
-
-    def work(record: Record) -> dict[str, Any]:
-        if stopping.is_set():
-            return {"status": "not run", "error": "", "metrics": {}}
-        try:
-            backend = backend_of(job, record)
-        except EchoError as err:
-            return {"status": "failed", "error": str(err), "metrics": {}}
-        worker = worker_for(backend)
-        with lock:
-            if stopping.is_set():
-                return {"status": "not run", "error": "", "metrics": {}}
-            worker.busy = True
-            record.status = "running"
-        try:
-            return worker.run(str(job.config), job.overrides(record.point),
-                              str(record.run_dir))
-        finally:
-            worker.busy = False
-
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures: dict[Future, Record] = {pool.submit(work, r): r for r in todo}
+    pool, threads = _LocalPool(job), ThreadPoolExecutor(max_workers=workers)
+    futures: dict[Future, Record] = {threads.submit(pool.work, r): r
+                                     for r in records if r.status == "not run"}
     try:
         pending = set(futures)
         while pending:
@@ -199,13 +222,7 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
             signals.check()
         return True
     except (KeyboardInterrupt, signals.StopRequested):
-        forwarded[0] = signal.SIGTERM if signals.requested() in (signal.SIGTERM,
-                                                                  signal.SIGHUP) else signal.SIGINT
-        with lock:
-            stopping.set()
-            for worker in started:
-                if worker.busy:
-                    worker.signal(forwarded[0])
+        pool.stop()
         for future in futures:
             future.cancel()
         for future, record in futures.items():
@@ -215,17 +232,16 @@ def run_local(job: Sweep, records: list[Record], *, workers: int,
                 _apply(record, future.result())
         return False
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for worker in started:
-            worker.close()
+        threads.shutdown(wait=True, cancel_futures=True)
+        pool.close()
 
 
-def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: int,
-            on_update: Callable[[list[Record]], None]) -> bool:
-    """Run each pending record as a Ray task, on a cluster (address) or a local instance.
+def connect_ray(address: str | None, workers: int):
+    """Start a local Ray instance, or connect to the cluster at `address`; the `ray` module.
+    The sweep calls it before its directory exists, so an unreachable address costs nothing.
 
-    On a cluster every node needs echo-cli installed and the config and --out directory on a
-    shared filesystem, since each task writes its own run directory there.
+    Raises:
+        SweepError: Ray is not installed, or it cannot start or be reached.
     """
     try:
         import ray
@@ -239,6 +255,17 @@ def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: 
         except Exception as err:  # Ray raises many types for an unreachable cluster
             raise SweepError(f"cannot start or reach Ray at {address or 'a local instance'}: "
                              f"{str(err).strip().splitlines()[0][:160]}") from None
+    return ray
+
+
+def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: int,
+            on_update: Callable[[list[Record]], None]) -> bool:
+    """Run each pending record as a Ray task, on a cluster (address) or a local instance.
+
+    On a cluster every node needs echo-cli installed and the config and --out directory on a
+    shared filesystem, since each task writes its own run directory there.
+    """
+    ray = connect_ray(address, workers)
     from echo_cli.errors import EchoError
     from echo_cli.sweeps.worker import run_job
 

@@ -68,48 +68,59 @@ def parse_grid(items: list[str], *, required: bool = False) -> list[tuple[str, l
         SweepError: no `=`, an empty key or value list, an unknown key, a key given twice,
             tied values that do not match their keys, or no grid when one is required.
     """
-    from echo_cli.config.loading import clip, cut, leaf_keys, suggest_key
-
     grid: list[tuple[str, list[Any]]] = []
     for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        values = [v.strip() for v in text.split(",")]
-        if not sep or not key or not any(values):
-            raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, "
-                             f"got {cut(item)}")
-        if not all(values):
-            raise SweepError(f"--grid {clip(key)} has an empty value in {cut(text)}; remove "
-                             f"the extra comma")
-        tied = [k.strip() for k in key.split("+")]
-        for i, k in enumerate(tied):
-            if k == "seed":
-                raise SweepError("--grid seed is not allowed: use --seeds N for seeds")
-            if k == "name":
-                raise SweepError("--grid name is not allowed: each run is named after its "
-                                 "grid values")
-            if k in grid_keys(grid) or k in tied[:i]:
-                raise SweepError(f"--grid sets {k} twice; list all its values in one --grid")
-        key = "+".join(tied)
-        if len(tied) > 1:
-            parts = [v.split(":") for v in values]
-            if any(len(p) != len(tied) for p in parts):
-                raise SweepError(f"--grid {key} ties {len(tied)} keys, so each value needs "
-                                 f"{len(tied)} parts joined by ':', e.g. 1:5, got {text!r}")
-            grid.append((key, [[_value(key, x) for x in p] for p in parts]))
-        else:
-            grid.append((key, [_value(key, v) for v in values]))
+        grid.append(_axis(item, grid))
     if required and not grid:
         raise SweepError("give at least one --grid KEY=V1,V2,..., e.g. --grid data.lag=1,2,4")
-    for key in grid_keys(grid):
-        if key in leaf_keys():
+    _check_known(grid_keys(grid))
+    return grid
+
+
+def _axis(item: str, grid: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """One --grid item as (key, values), checked against the axes before it."""
+    from echo_cli.config.loading import clip, cut
+
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    values = [v.strip() for v in text.split(",")]
+    if not sep or not key or not any(values):
+        raise SweepError(f"--grid expects KEY=V1,V2,..., e.g. data.lag=1,2,4, got {cut(item)}")
+    if not all(values):
+        raise SweepError(f"--grid {clip(key)} has an empty value in {cut(text)}; remove the "
+                         f"extra comma")
+    tied = [k.strip() for k in key.split("+")]
+    for i, k in enumerate(tied):
+        if k == "seed":
+            raise SweepError("--grid seed is not allowed: use --seeds N for seeds")
+        if k == "name":
+            raise SweepError("--grid name is not allowed: each run is named after its grid "
+                             "values")
+        if k in grid_keys(grid) or k in tied[:i]:
+            raise SweepError(f"--grid sets {k} twice; list all its values in one --grid")
+    key = "+".join(tied)
+    if len(tied) == 1:
+        return key, [_value(key, v) for v in values]
+    parts = [v.split(":") for v in values]
+    if any(len(p) != len(tied) for p in parts):
+        raise SweepError(f"--grid {key} ties {len(tied)} keys, so each value needs "
+                         f"{len(tied)} parts joined by ':', e.g. 1:5, got {text!r}")
+    return key, [[_value(key, x) for x in p] for p in parts]
+
+
+def _check_known(keys: list[str]) -> None:
+    """Every key must hold a value: not a section, not a typo."""
+    from echo_cli.config.loading import clip, leaf_keys, suggest_key
+
+    leaves = leaf_keys()
+    for key in keys:
+        if key in leaves:
             continue
-        example = next((k for k in leaf_keys() if k.startswith(key + ".")), None)
+        example = next((k for k in leaves if k.startswith(key + ".")), None)
         if example:
             raise SweepError(f"--grid {key} is a section, not a key; give a key inside it, "
                              f"such as {example}")
         raise SweepError(f"--grid {clip(key)} is not a known key; {suggest_key(key)}")
-    return grid
 
 
 def _value(key: str, text: str) -> Any:

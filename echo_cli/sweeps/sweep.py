@@ -12,6 +12,7 @@ reproducible on its own, and a failure stays in its run. This module imports no 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from echo_cli.config.loading import ConfigError
 from echo_cli.output import tables
 from echo_cli.stats import mean, pooled_accuracy, std
 from echo_cli.store import rundir
-from echo_cli.store.files import write_atomic, write_csv, write_json
+from echo_cli.store.files import describe, write_atomic, write_csv, write_json
 from echo_cli.store.rundir import Metrics
 from echo_cli.sweeps.grid import (  # noqa: F401 - the grid's API, importable from here too
     Point,
@@ -100,11 +101,15 @@ class Sweep:
         elif self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
             raise SweepError(f"--out {self.out} already holds files and is not a sweep; it is "
                              f"left untouched, give a new or empty directory")
+        fresh = not spec.is_file()
+        made = not self.out.exists()
         try:
             (self.out / "runs").mkdir(parents=True, exist_ok=True)
             self._lock = os.open(self.out / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
         except OSError as err:
-            raise SweepError(f"cannot create --out {self.out}: {err.strerror}") from None
+            self._undo(fresh=fresh, made=made)
+            raise SweepError(f"cannot create --out {self.out}: "
+                             f"{describe(err, self.out / LOCK_FILE)}") from None
         try:  # the OS releases the lock when its holder dies, however it dies
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -113,9 +118,13 @@ class Sweep:
             self._lock = None
             raise SweepError(f"another sweep is running in {self.out} (pid {holder}); wait for "
                              f"it, or stop it first") from None
-        os.ftruncate(self._lock, 0)
-        os.pwrite(self._lock, str(os.getpid()).encode(), 0)
-        write_json(spec, self.definition)
+        try:
+            os.ftruncate(self._lock, 0)
+            os.pwrite(self._lock, str(os.getpid()).encode(), 0)
+            write_json(spec, self.definition)
+        except OSError as err:  # a full disk: leave nothing that would block the retry
+            self._undo(fresh=fresh, made=made)
+            raise SweepError(f"cannot create --out {self.out}: {describe(err, spec)}") from None
         records = []
         for point in self.points:
             run_dir = self.out / "runs" / point.name
@@ -124,13 +133,24 @@ class Sweep:
             metrics = rundir.try_read_metrics(run_dir)
             if metrics is not None and not metrics.interrupted and metrics.failed_step is None:
                 record.status, record.metrics = "done", metrics
-            elif run_dir.exists():
-                k = 1
-                while run_dir.with_name(f"{run_dir.name}{rundir.FAILED_MARK}{k}").exists():
-                    k += 1
-                run_dir.rename(run_dir.with_name(f"{run_dir.name}{rundir.FAILED_MARK}{k}"))
+            elif run_dir.exists() and not _resumable(run_dir, metrics):
+                rundir.move_aside(run_dir)
             records.append(record)
         return records
+
+    def _undo(self, *, fresh: bool, made: bool) -> None:
+        """Take back what a failed prepare created (a new sweep only), so that the same
+        command works once the cause (a full disk) is gone."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        if not fresh:
+            return
+        with contextlib.suppress(OSError):
+            (self.out / LOCK_FILE).unlink(missing_ok=True)
+            (self.out / "runs").rmdir()
+            if made:
+                self.out.rmdir()
 
     def release(self) -> None:
         if self._lock is not None:
@@ -167,6 +187,12 @@ class Sweep:
         return True
 
 
+def _resumable(run_dir: Path, metrics: Metrics | None) -> bool:
+    """A run killed or interrupted with a checkpoint: the worker resumes it from there."""
+    return ((run_dir / rundir.CHECKPOINT).is_file()
+            and (metrics is None or (metrics.interrupted and metrics.failed_step is None)))
+
+
 def _wait_for(run_dir: Path, *, seconds: float = 60.0) -> None:
     """Wait while another process still writes run_dir (a run of a killed sweep stopping).
 
@@ -181,18 +207,20 @@ def _wait_for(run_dir: Path, *, seconds: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def reject_invalid(job: Sweep, records: list[Record]) -> None:
+def reject_invalid(job: Sweep, records: list[Record]) -> list:
     """Record points whose config can never run as failed, with the config's one-line error,
-    without starting a process for them."""
+    without starting a process for them. Returns the configs of those that can run."""
     from echo_cli.config.loading import load_config
 
+    valid = []
     for record in records:
         if record.status != "not run":
             continue
         try:
-            load_config(job.config, overrides=job.overrides(record.point))
+            valid.append(load_config(job.config, overrides=job.overrides(record.point)))
         except ConfigError as err:
             record.status, record.error = "failed", str(err).split(": ", 1)[-1]
+    return valid
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,14 +65,37 @@ def train_job(config: str, overrides: list[str], run_dir: str) -> tuple[int, str
                                                  engine="fast")
             if signals.requested() is not None:
                 return signals.exit_code(), "interrupted"
-            with claim.create(Path(run_dir), cfg.name) as taken:
-                done = experiment.run(cfg, taken.path, engine="fast", dataset=dataset)
+            saved = _checkpoint(Path(run_dir), cfg)
+            taken = (claim.reopen(Path(run_dir)) if saved is not None
+                     else claim.create(Path(run_dir), cfg.name))
+            with taken:
+                done = experiment.run(
+                    cfg, taken.path, engine="fast", dataset=dataset, resume=saved,
+                    command=experiment.command_lines(
+                        config, overrides, command=f"echo-cli sweep {config} (this point: "
+                                                   f"--out {run_dir} with the overrides)"))
             code, message = experiment.verdict(done, taken.path)
             return code, message or ""
     except EchoError as err:
         return err.exit_code, str(err)
     except KeyboardInterrupt:
         return 130, "interrupted"
+
+
+def _checkpoint(run_dir: Path, cfg):
+    """The checkpoint a killed or interrupted run left (the sweep kept its directory for
+    it), or None; one that cannot be used moves the directory aside to train afresh."""
+    from echo_cli.config.loading import to_yaml
+    from echo_cli.store import rundir
+    from echo_cli.training import checkpoint
+
+    if not checkpoint.exists(run_dir):
+        return None
+    try:
+        return checkpoint.load(run_dir, engine="fast", digest=rundir.digest(to_yaml(cfg)))
+    except checkpoint.CheckpointError:
+        rundir.move_aside(run_dir)
+        return None
 
 
 def run_job(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:

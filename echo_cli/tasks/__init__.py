@@ -17,8 +17,11 @@ from echo_cli.tasks.adding import Adding
 from echo_cli.tasks.base import Task
 from echo_cli.tasks.copy import Copy
 from echo_cli.tasks.echo import Echo
+from echo_cli.tasks.induction import Induction
+from echo_cli.tasks.selective_copy import SelectiveCopy
 
-TASKS: dict[str, Task] = {task.name: task for task in (Echo(), Copy(), Adding())}
+TASKS: dict[str, Task] = {task.name: task for task in (Echo(), Copy(), Adding(),
+                                                       SelectiveCopy(), Induction())}
 
 
 def get(name: str) -> Task:

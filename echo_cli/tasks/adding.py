@@ -153,6 +153,9 @@ class Adding(SequenceTask):
     def horizon(self, cfg) -> int:
         return cfg.data.length
 
+    def at_length(self, cfg, length: int) -> dict[str, Any]:
+        return {"data.length": length}
+
     def sample_lines(self, cfg, *, cap: int | None) -> list[Any]:
         from echo_cli.tasks.base import stream_rng
 

@@ -73,6 +73,12 @@ class Block:
         size = self.batches * self.batch
         return slice(i * size, (i + 1) * size)
 
+    def after(self, done: int) -> Block:
+        """The same block without its first `done` epochs (a resumed run's first block)."""
+        rest = slice(done * self.batches * self.batch, None)
+        return Block(self.x[rest], self.y[rest], self.w[rest], groups=self.groups - done,
+                     batches=self.batches, batch=self.batch, scored=self.scored)
+
 
 @dataclass
 class Heldout:
@@ -117,6 +123,7 @@ class Size:
     heldout: int  # one held-out sequence kept whole while it is scored (0: generated in chunks)
     length_key: str  # the key that makes sequences longer, e.g. "data.delay"
     shorter: str  # how to make them shorter, e.g. "lower data.delay"
+    reading: int = 0  # a file the task reads, as held in memory while it is read
 
 
 class Task:
@@ -243,6 +250,12 @@ class Task:
     def horizon(self, cfg) -> int:
         """T, how far back the task reaches, for the memory table."""
         raise NotImplementedError
+
+    def at_length(self, cfg, length: int) -> dict[str, Any] | None:
+        """The config updates that set the task's horizon key (what `horizon` reads: T, e.g.
+        data.delay for copy memory) to `length`, to evaluate a model at another length; None:
+        this task does not change length."""
+        return None
 
     def check_data(self, cfg, dataset, *, cap: int | None) -> list[Any]:
         """check-data's lines (strings or rich renderables) for the first training sequence."""

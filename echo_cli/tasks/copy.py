@@ -167,6 +167,9 @@ class Copy(SequenceTask):
     def horizon(self, cfg) -> int:
         return cfg.data.delay
 
+    def at_length(self, cfg, length: int) -> dict[str, Any]:
+        return {"data.delay": length}
+
     def sample_lines(self, cfg, *, cap: int | None) -> list[Any]:
         from echo_cli.tasks.base import stream_rng
 

@@ -12,6 +12,7 @@ the file's last part. How it is shown lives in echo_views.py. This module import
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -217,7 +218,7 @@ class Echo(Task):
         longer = "lower data.length" + (" or use data.context: window"
                                         if cfg.data.context == "full" else "")
         return Size(sequence=sequence, prediction=prediction, heldout=cfg.data.length * 8,
-                    length_key="data.length", shorter=longer)
+                    length_key="data.length", shorter=longer, reading=_reading(cfg))
 
     # ------------------------------------------------------------------ scoring
     def evaluate(self, cfg, predictor, *, stream: str, count: int, dataset: Dataset | None = None,
@@ -321,25 +322,7 @@ class Echo(Task):
         return cfg.data.length
 
     def state_columns(self, model, cfg, seqs: np.ndarray) -> cells.States:
-        """The state at the end of the window that ends at X(t), fed as in training (a
-        stateful model starts each window from the state the window batch_size rows earlier
-        left); for a full masked context, one pass through the sequence."""
-        p, d = plan(cfg), cfg.data
-        cell, masked = cells.Cell.of(model), d.missing == "mask"
-        if d.context == "full" and not cfg.model.stateful and masked:
-            xs, mask = cells.Cell.inputs(model, seqs, masked=masked)
-            t = framing.frame(seqs[:1], p).t
-            return cells.States(t=t, trace=cells.columns(cell.run(xs, mask=mask), t),
-                                values=seqs)
-        framed = framing.frame(seqs, p)
-        batch, finals = p.batch_size, []
-        for r in range(framing.rows_per_sequence(p)):
-            xs, mask = cells.Cell.inputs(model, framed.x[:, r], masked=masked)
-            start = finals[r - batch] if cfg.model.stateful and r >= batch else None
-            run = cell.run(xs, mask=mask, h0=None if start is None else start.h[:, -1],
-                           c0=None if start is None or start.c is None else start.c[:, -1])
-            finals.append(cells.columns(run, np.array([xs.shape[1] - 1])))
-        return cells.States(t=framed.t, trace=cells.stack(finals), values=seqs)
+        return echo_use.state_columns(model, cfg, plan(cfg), seqs)
 
     def probe_classes(self, cfg) -> int | None:
         return cfg.data.n_unique
@@ -349,6 +332,21 @@ class Echo(Task):
         mark = ((last - lag, f"X(t-{lag}) for the last t={last}, the current target")
                 if last - lag >= 0 else None)
         return [str(int(seq[i])) for i in t], mark, None
+
+
+# pandas holds a CSV column at about 6.7 (integers) to 7.8 (text) times the file's size while it
+# reads it (peak RSS, a 58 MB one-column file of 20 million integers, pandas 2.x): 8 to be safe
+CSV_FACTOR = 8
+
+
+def _reading(cfg) -> int:
+    """A CSV file's cost in memory while it is read (0 for random data, or no file yet)."""
+    if cfg.data.source != "csv" or not cfg.data.path:
+        return 0
+    try:
+        return os.path.getsize(cfg.data.path) * CSV_FACTOR
+    except OSError:
+        return 0
 
 
 class _Sums:

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 import echo_cli.tasks.framing as framing
+from echo_cli.models import cells
 from echo_cli.models.base import MISSING, model_ids
 from echo_cli.tasks.base import InputError, clipped
 
-INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # plain ASCII digits, short enough to be an id
+INTEGER = re.compile(r"[+-]?[0-9]+")  # plain ASCII digits: not '٣', '1_0' or ' 3'
+DIGITS = 18  # longer than this is never an id
 
 
 def encode(cfg, tokens: list[str], vocabulary: list | None) -> list[int]:
@@ -39,9 +41,12 @@ def encode(cfg, tokens: list[str], vocabulary: list | None) -> list[int]:
     n = cfg.data.n_unique
     ids = []
     for tok in tokens:
-        if not INTEGER.fullmatch(tok):  # plain ASCII digits: not '٣', '1_0' or ' 3'
+        if not INTEGER.fullmatch(tok):
             raise InputError(f"{clipped(tok)} is not an integer; give integers from 0 to "
                              f"{n - 1}")
+        if len(tok.lstrip("+-")) > DIGITS:
+            raise InputError(f"{clipped(tok)}: integer too large (max {n - 1}, the integers "
+                             f"this run was trained on, data.n_unique={n})")
         value = int(tok)
         if not 0 <= value < n:
             raise InputError(f"{value} is outside 0 .. {n - 1}, the integers this run was "
@@ -126,3 +131,25 @@ def inspect_input(cfg, ids: list[int]) -> tuple[np.ndarray, str, dict[str, Any]]
                      f"{framing.timesteps(_plan(cfg, cfg.data.length))}, a target "
                      f"{cfg.data.lag} back, in whole batches of {cfg.train.batch_size}), got "
                      f"{len(ids)}")
+
+
+def state_columns(model, cfg, p: framing.Framing, seqs: np.ndarray) -> cells.States:
+    """The state at the end of the window that ends at X(t), fed as in training (a
+    stateful model starts each window from the state the window batch_size rows earlier
+    left); for a full masked context, one pass through the sequence."""
+    d = cfg.data
+    cell, masked = cells.Cell.of(model), d.missing == "mask"
+    if d.context == "full" and not cfg.model.stateful and masked:
+        xs, mask = cells.Cell.inputs(model, seqs, masked=masked)
+        t = framing.frame(seqs[:1], p).t
+        return cells.States(t=t, trace=cells.columns(cell.run(xs, mask=mask), t),
+                            values=seqs)
+    framed = framing.frame(seqs, p)
+    batch, finals = p.batch_size, []
+    for r in range(framing.rows_per_sequence(p)):
+        xs, mask = cells.Cell.inputs(model, framed.x[:, r], masked=masked)
+        start = finals[r - batch] if cfg.model.stateful and r >= batch else None
+        run = cell.run(xs, mask=mask, h0=None if start is None else start.h[:, -1],
+                       c0=None if start is None or start.c is None else start.c[:, -1])
+        finals.append(cells.columns(run, np.array([xs.shape[1] - 1])))
+    return cells.States(t=framed.t, trace=cells.stack(finals), values=seqs)

@@ -30,11 +30,18 @@ from echo_cli.training import signals
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
-def compile_for(model, cfg: Config, *, steps_per_execution: int = 1) -> None:
-    """Compile with the config's optimizer settings and the task's loss and accuracy."""
+Restore = Callable[[Any], None]  # puts a checkpoint's weights and optimizer state in a model
+
+
+def compile_for(model, cfg: Config, *, steps_per_execution: int = 1,
+                restore: Restore | None = None) -> None:
+    """Compile with the config's optimizer settings and the task's loss and accuracy; then,
+    resuming, restore the checkpoint (compiling makes a fresh optimizer)."""
     factory.compile_model(model, loss=cfg.task.loss, metrics=cfg.task.keras_metrics(cfg),
                           learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm,
                           steps_per_execution=steps_per_execution)
+    if restore is not None:
+        restore(model)
 
 
 def exact(mean: float, scored: int) -> float:
@@ -43,9 +50,9 @@ def exact(mean: float, scored: int) -> float:
 
 
 def tutorial(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *,
-             group: int) -> None:
+             group: int, restore: Restore | None = None) -> None:
     """The tutorial's loop: one `fit` per sequence, then reset the state."""
-    compile_for(model, cfg)
+    compile_for(model, cfg, restore=restore)
     epoch = 0
     for block in blocks:
         for i in range(block.groups):
@@ -59,7 +66,7 @@ def tutorial(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *
 
 
 def fast_tensorflow(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *,
-                    group: int) -> None:
+                    group: int, restore: Restore | None = None) -> None:
     """One `fit` per block (all epochs, for most configs); resets land on epoch boundaries.
 
     `steps_per_execution` equals the batches of one epoch, so Keras returns to Python exactly
@@ -72,7 +79,7 @@ def fast_tensorflow(model, cfg: Config, blocks: Iterator[Block], on_epoch: Epoch
     first = next(blocks, None)
     if first is None:
         return
-    compile_for(model, cfg, steps_per_execution=first.batches)
+    compile_for(model, cfg, steps_per_execution=first.batches, restore=restore)
     done = [0]
 
     class PerEpoch(keras.callbacks.Callback):
@@ -100,7 +107,7 @@ def fast_tensorflow(model, cfg: Config, blocks: Iterator[Block], on_epoch: Epoch
 
 
 def fast_jax(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *,
-             group: int) -> None:
+             group: int, restore: Restore | None = None) -> None:
     """Under JAX, each chunk of `group` epochs is one compiled program (JaxEngine).
 
     Two things make it a custom loop rather than `fit`:
@@ -110,7 +117,7 @@ def fast_jax(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *
       zeroes it at the start of every epoch, as the tutorial's loop does.
     Each epoch's mean loss and exact accuracy come out of the program.
     """
-    compile_for(model, cfg)
+    compile_for(model, cfg, restore=restore)
     engine, done = None, 0
     for block in blocks:
         if engine is None:

@@ -62,7 +62,8 @@ class Predictor:
         """The outputs, (N, rows, ...): softmax vectors, or numbers."""
         signals.check()
         if self.runner is None:
-            out = self.model.predict(x.reshape(-1, *x.shape[2:]), batch_size=1024, verbose=0)
+            out = self.model.predict(x.reshape(-1, *x.shape[2:]),
+                                     batch_size=limits.predict_batch(self.cfg), verbose=0)
             return out.reshape(*x.shape[:2], *out.shape[1:])
         self.runner.set_weights(self.model.get_weights())
         return np.concatenate([self._stateful(x[start : start + self.chunk])
@@ -98,6 +99,30 @@ def evaluate(model, cfg: Config, *, dataset=None) -> Heldout:
     return cfg.task.evaluate(cfg, predictor_for(model, cfg), stream="heldout",
                              count=cfg.eval.sequences, dataset=dataset,
                              examples=cfg.eval.examples)
+
+
+def evaluate_lengths(model, cfg: Config) -> dict[str, dict]:
+    """The model's weights in a model built for each of eval.lengths, scored on fresh held-out
+    sequences of that length, without retraining.
+
+    Returns:
+        {length: {"steps", "accuracy", "correct", "targets", "ci95_low", "ci95_high", "loss",
+        "sequences"}}, the length as the task's horizon key counts it (its T).
+    """
+    from echo_cli.config.loading import derive
+
+    scores = {}
+    for length in cfg.eval.lengths or []:
+        at = derive(cfg, cfg.task.at_length(cfg, length), source=f"eval.lengths {length}")
+        longer = factory.build_model(at.signature, at.model, seed=at.seed)
+        longer.set_weights(model.get_weights())
+        held = at.task.evaluate(at, predictor_for(longer, at), stream="heldout",
+                                count=at.eval.sequences)
+        scores[str(length)] = {"steps": at.steps, "accuracy": held.accuracy,
+                               "correct": held.correct, "targets": held.targets,
+                               "ci95_low": held.ci95_low, "ci95_high": held.ci95_high,
+                               "loss": held.loss, "sequences": held.sequences}
+    return scores
 
 
 class Validator:

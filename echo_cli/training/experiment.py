@@ -15,7 +15,10 @@ outcome into the exit code every front end uses (the CLI, a sweep's worker, the 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -29,8 +32,8 @@ from echo_cli.config.loading import derive, to_yaml
 from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
 from echo_cli.output import plots
-from echo_cli.store import provenance, rundir, tracking
-from echo_cli.training import backends, signals, startup
+from echo_cli.store import claim, files, provenance, rundir, tracking
+from echo_cli.training import backends, checkpoint, signals, startup
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -58,6 +61,9 @@ def prepare(cfg: Config, *, engine: str) -> tuple[Config, Any, str]:
 
     cfg, dataset = prepare_data(cfg)
     limits.check(cfg)
+    for length in cfg.eval.lengths or []:  # the longest held-out sequences must fit too
+        limits.check(derive(cfg, cfg.task.at_length(cfg, length),
+                            source=f"eval.lengths {length}"))
     backend, why = backends.choose(cfg.train.backend, engine=engine)
     problem = engine_problem(engine, backend, cfg)
     if problem:
@@ -107,16 +113,17 @@ class Outcome:
 def saved(outcome: Outcome, path: Path) -> str:
     """"runs/x/ (config.yaml, history.csv, ...)": what a run directory holds, in a set order."""
     order = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.METRICS, rundir.CURVES,
-             tracking.TB + "/", rundir.VOCABULARY]
+             rundir.LENGTHS, tracking.TB + "/", rundir.VOCABULARY]
     return f"{path}/ ({', '.join(f for f in order if f in outcome.saved)})"
 
 
 def verdict(outcome: Outcome, path: Path) -> tuple[int, str | None]:
     """The exit code of a run and its one-line message: 0; a signal's code (130, 143, 129);
-    2 when training stopped on a loss that is no longer a number; 1 when a later step failed."""
+    1 when training could not go on (a loss no longer a number, a full disk) or a later step
+    failed: the run is kept, recorded as failed in metrics.json."""
     where = saved(outcome, path)
-    if outcome.failed_step == "train":
-        return 2, f"training stopped: {outcome.error}; the run so far is in {where}"
+    if outcome.failed_step in ("train", "history"):
+        return 1, f"training stopped: {outcome.error}; the run so far is in {where}"
     if outcome.interrupted:
         return signals.exit_code(), None
     if outcome.failed_step is not None:
@@ -125,9 +132,21 @@ def verdict(outcome: Outcome, path: Path) -> tuple[int, str | None]:
     return 0, None
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException, file: Path | None = None) -> str:
+    if isinstance(err, OSError) and file is not None:
+        return files.describe(err, file)
     text = " ".join(str(err).split())[:200]
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+@contextlib.contextmanager
+def _starting(path: Path, file: str):
+    """A write at the start of a run; an OSError (a full disk) ends it in one line, exit 1."""
+    try:
+        yield
+    except OSError as err:
+        raise RunFailedError(f"cannot start the run in {path}: "
+                             f"{files.describe(err, path / file)}") from None
 
 
 class Training:
@@ -143,21 +162,36 @@ class Training:
     the run interrupted.
     """
 
-    def __init__(self, cfg: Config, path: Path, *, engine: str = "fast", dataset=None):
+    def __init__(self, cfg: Config, path: Path, *, engine: str = "fast", dataset=None,
+                 resume: checkpoint.Saved | None = None, command: list[str] | None = None):
+        """resume: a checkpoint of this run (checkpoint.load checked it against the config):
+        the history up to it is kept, and training goes on from there. command: how the run
+        was made, for command.txt (command_lines; default: this process's command line)."""
         self.cfg, self.path, self.engine, self.dataset = cfg, path, engine, dataset
+        self.resume = resume
         backends.import_keras(cfg.train.backend)
         self.writer = rundir.RunWriter(path)
-        self.digest = self.writer.save_config(to_yaml(cfg))
+        with _starting(path, rundir.CONFIG):
+            self.digest = self.writer.save_config(to_yaml(cfg))
+        lines = command or command_lines(None, [])
+        if resume is not None:  # the first lines stand; say how it went on
+            lines = [f"resumed at epoch {resume.epoch}: " + lines[0].removeprefix("command: ")]
+        with _starting(path, rundir.COMMAND):
+            self.writer.append_command(lines)
+        self.keeper = checkpoint.Keeper(path, cfg, engine=engine, digest=self.digest)
         self.saved = [rundir.CONFIG]
         vocabulary = getattr(dataset, "vocabulary", None)
         if vocabulary is not None:
-            self.writer.save_vocabulary(vocabulary)
+            with _starting(path, rundir.VOCABULARY):
+                self.writer.save_vocabulary(vocabulary)
             self.saved.append(rundir.VOCABULARY)
         fields = ["epoch", "loss", "accuracy"]
         if cfg.train.target_accuracy is not None or cfg.train.target_loss is not None:
             fields += cfg.task.validation_columns(cfg)
-        self.history = self.writer.history(fields)
+        with _starting(path, rundir.HISTORY):
+            self.history = self.writer.history(fields, rows=resume.history if resume else [])
         self.epoch_times: list[float] = []  # each epoch's wall time, for TensorBoard
+        self.board = tracking.run_board(path, cfg)  # RUN/tb/, written as training goes
         self.model = self.result = None
 
     def train(self, on_epoch: EpochHook | None = None) -> None:
@@ -166,24 +200,33 @@ class Training:
         Raises:
             RunFailedError: training itself failed; the history so far is kept.
         """
-        from echo_cli.training.loop import train
+        from echo_cli.training.loop import TrainingStopped, train
 
-        rows: list[dict[str, float]] = []
+        rows: list[dict[str, float]] = list(self.resume.history) if self.resume else []
+        fresh = len(rows)  # the rows of this session start here
 
         def each_epoch(epoch: int, row: dict[str, float]) -> None:
-            if not rows:  # built and compiled: the imports no longer compete with them
+            if len(rows) == fresh:  # built and compiled: the imports no longer compete
                 startup.warm_up_in_background()
+            try:
+                self.history.add(row)
+            except OSError as err:  # the rows before it are whole, and kept
+                raise TrainingStopped(files.describe(err, self.history.path),
+                                      step="history") from None
             rows.append(row)
             self.epoch_times.append(time.time())
-            self.history.add(row)
+            self.board.epoch(epoch, row, wall=self.epoch_times[-1])
             if on_epoch is not None:
                 on_epoch(epoch, row)
 
         try:
             self.model, self.result = train(self.cfg, engine=self.engine, on_epoch=each_epoch,
-                                            evaluate_heldout=False, dataset=self.dataset)
+                                            evaluate_heldout=False, dataset=self.dataset,
+                                            keeper=self.keeper, resume=self.resume)
         except Exception as err:  # noqa: BLE001 - keep the history, say it in one line
-            self.history.close(rows)
+            with contextlib.suppress(OSError):  # else the streamed rows stand, whole
+                self.history.close(rows)
+            self.board.close()
             if _debug():
                 traceback.print_exc()
             raise RunFailedError(f"training failed at epoch {len(rows) + 1} "
@@ -194,14 +237,18 @@ class Training:
         """Save and score what training left, each step on its own, metrics.json last."""
         result = self.result
         outcome = Outcome(model=self.model, result=result, metrics=None, saved=self.saved)
-        if result.diverged:
-            outcome.failed_step, outcome.error = "train", result.diverged
+        if result.stopped:
+            outcome.failed_step, outcome.error = result.stopped
         phases = self._phases()
         for step, file, action, wanted in self._steps(outcome):
             if wanted:
                 self._step(outcome, phases, step, file, action)
         result.interrupted = result.interrupted or signals.requested() is not None
         outcome.metrics = self._save_metrics(outcome, phases)
+        if (rundir.METRICS in outcome.saved and outcome.failed_step is None
+                and not result.interrupted):
+            with contextlib.suppress(OSError):  # done: model.keras holds the result
+                self.keeper.remove()
         return outcome
 
     # ------------------------------------------------------------------ the steps of finish
@@ -214,7 +261,7 @@ class Training:
 
     def _steps(self, outcome: Outcome) -> list[tuple[str, str | None, Callable[[], Any], bool]]:
         """(name, the file it writes, what it does, whether it runs), in order."""
-        from echo_cli.training.evaluate import evaluate
+        from echo_cli.training.evaluate import evaluate, evaluate_lengths
 
         cfg, model, result, writer = self.cfg, self.model, self.result, self.writer
         # curves.png is drawn from the history alone, so it is drawn in a thread while the
@@ -228,10 +275,17 @@ class Training:
         def score() -> None:
             result.heldout = evaluate(model, cfg, dataset=self.dataset)
 
+        def lengths() -> None:
+            result.by_length = evaluate_lengths(model, cfg)
+            writer.save_file(rundir.LENGTHS, plots.lengths_png(
+                {int(k): v for k, v in result.by_length.items()}, chance=cfg.chance_accuracy,
+                trained=cfg.task.horizon(cfg), title=f"{cfg.name}: {cfg.model.kind}, "
+                                                     f"{cfg.task.figure} by length"))
+
         def tensorboard() -> None:
-            note = tracking.write_tensorboard(self.path, result.history,
-                                              result.metrics(cfg).to_dict(),
-                                              times=self.epoch_times)
+            note = self.board.finish(result.metrics(cfg).to_dict(),
+                                     examples=result.heldout.examples if result.heldout else [],
+                                     failed=outcome.failed_step is not None)
             if note:
                 outcome.notes.append(note)
 
@@ -239,7 +293,9 @@ class Training:
             ("history", rundir.HISTORY, lambda: self.history.close(result.history), True),
             ("model", rundir.MODEL,
              lambda: writer.save_model(lambda tmp: backends.save_model(model, tmp)), True),
-            ("evaluate", None, score, not result.interrupted and not result.diverged),
+            ("evaluate", None, score, not result.interrupted and not result.stopped),
+            ("lengths", rundir.LENGTHS, lengths,
+             bool(cfg.eval.lengths) and not result.interrupted and not result.stopped),
             ("curves", rundir.CURVES,
              lambda: writer.save_file(rundir.CURVES, drawing.result()), drawing is not None),
             ("tensorboard", tracking.TB + "/", tensorboard, bool(result.history)),
@@ -248,7 +304,7 @@ class Training:
     def _step(self, outcome: Outcome, phases: dict[str, float], step: str, file: str | None,
               action: Callable[[], Any]) -> None:
         """Run one step; a stop skips the steps that only add, a failure is recorded."""
-        if step in ("evaluate", "curves") and signals.requested() is not None:
+        if step in ("evaluate", "lengths", "curves") and signals.requested() is not None:
             self.result.interrupted = True
             return
         began = time.perf_counter()
@@ -258,14 +314,17 @@ class Training:
             self.result.interrupted = True
         except Exception as err:  # noqa: BLE001 - a late failure is recorded, not raised
             if outcome.failed_step is None:
-                outcome.failed_step, outcome.error = step, _one_line(err)
+                outcome.failed_step, outcome.error = step, _one_line(
+                    err, self.path / (file or rundir.METRICS))
             if _debug():
                 traceback.print_exc()
-        else:
-            if file and (self.path / file).exists():
-                outcome.saved.append(file)
         finally:
-            phases["evaluate" if step == "evaluate" else "save"] += time.perf_counter() - began
+            # every file is whole, or not there (a failed history rewrite leaves the streamed
+            # file, whole rows only)
+            if file and (self.path / file).exists() and file not in outcome.saved:
+                outcome.saved.append(file)
+            phase = "evaluate" if step in ("evaluate", "lengths") else "save"
+            phases[phase] += time.perf_counter() - began
 
     def _save_metrics(self, outcome: Outcome, phases: dict[str, float]) -> rundir.Metrics:
         cfg, result = self.cfg, self.result
@@ -277,17 +336,40 @@ class Training:
                                  provenance=provenance.collect(cfg.train.backend))
         try:
             self.writer.save_metrics(metrics)
-            outcome.saved.append(rundir.METRICS)
-        except Exception as err:  # noqa: BLE001 - e.g. the disk is full: say so, keep the rest
-            if outcome.failed_step is None:
-                outcome.failed_step, outcome.error = "metrics", _one_line(err)
+        except OSError as err:
+            if not (files.disk_full(err) and claim.free_reserve(self.path)):
+                self._record_failure(outcome, "metrics", err)
+                return metrics
+            try:  # the claim's reserve is free now: room for the record of what failed
+                self.writer.save_metrics(metrics)
+            except OSError as again:
+                self._record_failure(outcome, "metrics", again)
+                return metrics
+        outcome.saved.append(rundir.METRICS)
         return metrics
+
+    def _record_failure(self, outcome: Outcome, step: str, err: OSError) -> None:
+        if outcome.failed_step is None:
+            outcome.failed_step = step
+            outcome.error = _one_line(err, self.path / rundir.METRICS)
+
+
+def command_lines(config: Path | str | None, overrides: list[str], *,
+                  command: str | None = None) -> list[str]:
+    """command.txt's lines: the command (this process's command line unless given), the
+    config, the overrides and the working directory."""
+    return [f"command: {command or shlex.join(['echo-cli', *sys.argv[1:]])}",
+            f"config: {config if config is not None else '(defaults)'}",
+            f"overrides: {' '.join(overrides) or '(none)'}",
+            f"cwd: {Path.cwd()}"]
 
 
 def run(cfg: Config, path: Path, *, engine: str = "fast", dataset=None,
-        on_epoch: EpochHook | None = None) -> Outcome:
-    """Train and finish one prepared config in its claimed directory `path`."""
-    job = Training(cfg, path, engine=engine, dataset=dataset)
+        on_epoch: EpochHook | None = None, resume: checkpoint.Saved | None = None,
+        command: list[str] | None = None) -> Outcome:
+    """Train and finish one prepared config in its claimed directory `path` (from `resume`,
+    a checkpoint of it, when given); `command` as Training takes it."""
+    job = Training(cfg, path, engine=engine, dataset=dataset, resume=resume, command=command)
     job.train(on_epoch)
     return job.finish()
 

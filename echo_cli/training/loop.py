@@ -12,9 +12,11 @@ that is no longer finite, and any validation target.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +24,10 @@ from echo_cli.config import limits
 from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
 from echo_cli.models import factory
+from echo_cli.store import files
 from echo_cli.store.metrics import Metrics
-from echo_cli.tasks.base import Heldout
-from echo_cli.training import backends, engines, evaluate, signals
+from echo_cli.tasks.base import Block, Heldout
+from echo_cli.training import backends, checkpoint, engines, evaluate, signals
 from echo_cli.training.engines import EpochHook
 
 ENGINES = ("fast", "tutorial")
@@ -44,13 +47,15 @@ class RunResult:
     interrupted: bool = False
     peak_rss_mb: float | None = None
     reached_target: bool = False
+    target_epoch: int | None = None  # the first epoch whose validation reached the target
     parameters: int = 0
     frozen_parameters: int = 0
     multiply_adds_per_sample: int = 0
-    diverged: str | None = None  # why training stopped early on a non-finite loss
+    stopped: tuple[str, str] | None = None  # (the step, why) when training could not go on
     build_seconds: float | None = None
     compile_seconds: float | None = None  # the first chunk's time beyond the warm rate
     seconds_per_update: float | None = None  # the warm rate, after the first chunk
+    by_length: dict[str, dict] | None = None  # eval.lengths: the held-out figures at each
 
     def metrics(self, cfg: Config) -> Metrics:
         """The record written to metrics.json."""
@@ -71,6 +76,8 @@ class RunResult:
         }
         if self.seconds_per_update is not None:
             out["seconds_per_update"] = self.seconds_per_update
+        if self.by_length is not None:
+            out["heldout_by_length"] = self.by_length
         steps = cfg.steps
         if cfg.kind.receptive_field is not None:
             out["receptive_field"] = cfg.kind.receptive_field(cfg.model, steps)
@@ -87,8 +94,9 @@ class RunResult:
         out = {**{k: v for k, v in stops.items() if v is not None},
                "validation_sequences": cfg.eval.validation_sequences,
                "reached_target": self.reached_target,
-               "epochs_to_target": self.epochs_completed if self.reached_target else None,
-               "samples_to_target": self.samples if self.reached_target else None,
+               "epochs_to_target": self.target_epoch,
+               "samples_to_target": (self.target_epoch * self.samples // max(
+                   self.epochs_completed, 1) if self.target_epoch is not None else None),
                "final_validation_accuracy": last.get("validation_accuracy")}
         if "validation_loss" in last:
             out["final_validation_loss"] = last["validation_loss"]
@@ -153,7 +161,18 @@ class _ReachedTarget(Exception):  # noqa: N818 - a signal to stop, not an error
     """Raised from the per-epoch hook once validation reaches its target."""
 
 
-class DivergedError(EchoError):
+class TrainingStopped(EchoError):
+    """Training cannot go on; `step` names the run's step it is recorded against, and what
+    was trained so far is kept."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, step: str = "train"):
+        super().__init__(message)
+        self.step = step
+
+
+class DivergedError(TrainingStopped):
     """The training loss stopped being a finite number."""
 
 
@@ -167,28 +186,60 @@ class _Progress:
     validator: evaluate.Validator
     history: list[dict[str, float]] = field(default_factory=list)
     first_chunk: float | None = None  # when the first chunk (and its compiling) was done
+    target_epoch: int | None = None  # the first epoch that reached the target
+    keeper: checkpoint.Keeper | None = None  # saves checkpoints at chunk boundaries
+    offset: int = 0  # epochs done before this session (a resumed run)
+    earlier_seconds: float = 0.0  # their training seconds
+    start: float = field(default_factory=time.perf_counter)
 
     def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record epoch `epoch` of this session (epoch + offset of the run)."""
+        if epoch == self.group:
+            self.first_chunk = time.perf_counter()
+        epoch += self.offset
         if not math.isfinite(logs["loss"]):
             raise DivergedError(f"the training loss became {logs['loss']} at epoch {epoch}; "
                                 f"lower train.learning_rate (now "
                                 f"{self.cfg.train.learning_rate:g})")
         row = {"epoch": epoch, **logs}
         self.history.append(row)
-        if epoch == self.group:
-            self.first_chunk = time.perf_counter()
         reached = self.validator.due(epoch) and self.validator.check(row)
+        if reached and self.target_epoch is None:
+            self.target_epoch = epoch
         self.on_epoch(epoch, row)
-        if reached:
+        if self.keeper is not None and epoch % self.group == 0 and self.keeper.due(epoch):
+            self.save_checkpoint()
+        if reached and self.cfg.train.stop_at_target:
             raise _ReachedTarget
         signals.check()
+
+    def save_checkpoint(self) -> None:
+        """Save where training stands; only at a chunk boundary, where a resumed run can pick
+        up the same groups of epochs.
+
+        Raises:
+            TrainingStopped: the checkpoint could not be written (a full disk, say).
+        """
+        done = len(self.history)
+        if (self.keeper is None or self.keeper.every == 0 or done % self.group
+                or done == self.keeper.last_epoch):
+            return
+        try:
+            self.keeper.save(self.validator.model, epoch=done, history=self.history,
+                             target_epoch=self.target_epoch,
+                             train_seconds=self.earlier_seconds + time.perf_counter()
+                             - self.start)
+        except OSError as err:
+            raise TrainingStopped(files.describe(err, self.keeper.file),
+                                  step="checkpoint") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # the run
 
 def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = None,
-          evaluate_heldout: bool = True, dataset=None):
+          evaluate_heldout: bool = True, dataset=None, keeper: checkpoint.Keeper | None = None,
+          resume: checkpoint.Saved | None = None):
     """Seed, generate, build, fit and (unless told not to) evaluate one experiment.
 
     Args:
@@ -199,11 +250,15 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
         evaluate_heldout: score the model on fresh held-out sequences afterwards.
         dataset: the sequences of a file the config names (its held-out part too); None for
             fresh sequences from the seed.
+        keeper: saves checkpoints as training goes (training/checkpoint.py); None: none.
+        resume: a checkpoint to continue from: its weights and optimizer state, its history,
+            and the epochs after it.
 
     Returns:
         (model, RunResult). After Ctrl-C or a stop signal the result has interrupted=True, the
-        history so far and no held-out score; after a loss that is not finite, `diverged`
-        says when, and the history holds the epochs before it.
+        history so far and no held-out score; when training could not go on (a loss that is
+        not finite, a full disk), `stopped` says why, and the history holds the epochs
+        before it.
     """
     keras = backends.import_keras(cfg.train.backend)
     if engine not in ENGINES:
@@ -221,6 +276,9 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     group = chunk_size(cfg.train.epochs, cfg)
     per_block = group * max(1, limits.block_sequences(cfg) // group)
     blocks = cfg.task.blocks(cfg, dataset, group=group, per_block=per_block)
+    done = resume.epoch if resume is not None else 0
+    if done:
+        blocks = _after(blocks, done)
 
     # build
     built = time.perf_counter()
@@ -229,10 +287,16 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     # fit, validating every train.validate_every epochs when a target is set
     progress = _Progress(cfg, group, on_epoch or (lambda epoch, row: None),
-                         evaluate.Validator(model, cfg))
-    start = time.perf_counter()
+                         evaluate.Validator(model, cfg), keeper=keeper, offset=done)
+    if resume is not None:
+        progress.history = list(resume.history)
+        progress.target_epoch, progress.earlier_seconds = (resume.target_epoch,
+                                                           resume.train_seconds)
+        if keeper is not None:
+            keeper.last_epoch = done
+    start = progress.start = time.perf_counter()
     stopped = _fit(engines.engine_for(engine, keras.backend.backend()), model, cfg, blocks,
-                   progress, group)
+                   progress, group, restore=resume.restore if resume is not None else None)
     seconds = time.perf_counter() - start
     factory.reset_states(model)
 
@@ -249,19 +313,32 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 _INTERRUPTED: Any = object()
 
 
-def _fit(run, model, cfg: Config, blocks, progress: _Progress, group: int) -> str:
-    """Run the loop; how it ended: done, reached (a target), interrupted, or the reason the
-    loss diverged."""
+def _fit(run, model, cfg: Config, blocks, progress: _Progress, group: int, restore=None):
+    """Run the loop; how it ended: "done", "reached" (a target), "interrupted", or the
+    TrainingStopped that stopped it (a loss no longer finite, a full disk). An interrupted
+    run saves a checkpoint where it stopped, if that is a chunk boundary and it keeps them."""
     try:
         signals.check()  # a stop that came while Keras was importing: no epoch at all
-        run(model, cfg, blocks, progress, group=group)
+        run(model, cfg, blocks, progress, group=group, restore=restore)
     except (KeyboardInterrupt, signals.StopRequested):
+        with contextlib.suppress(TrainingStopped):  # the last checkpoint stands
+            progress.save_checkpoint()
         return "interrupted"
     except _ReachedTarget:
         return "reached"
-    except DivergedError as err:
-        return str(err)
+    except TrainingStopped as err:
+        return err
     return "done"
+
+
+def _after(blocks: Iterator[Block], done: int) -> Iterator[Block]:
+    """The blocks without their first `done` epochs: where a resumed run goes on."""
+    for block in blocks:
+        if done >= block.groups:
+            done -= block.groups
+            continue
+        yield block.after(done) if done else block
+        done = 0
 
 
 def _evaluate(model, cfg: Config, dataset) -> Heldout:
@@ -272,20 +349,22 @@ def _evaluate(model, cfg: Config, dataset) -> Heldout:
 
 
 def _result(cfg: Config, engine: str, model, progress: _Progress, heldout: Heldout | None, *,
-            stopped: str, seconds: float, start: float, build_seconds: float) -> RunResult:
+            stopped, seconds: float, start: float, build_seconds: float) -> RunResult:
     done, group = len(progress.history), progress.group
+    session = done - progress.offset  # the epochs of this process (fewer when resumed)
     batches, samples = cfg.task.epoch_shape(cfg)
     # the warm rate, from the chunks after the first; the first chunk's surplus is compiling
     warm = compile_seconds = None
-    if progress.first_chunk is not None and done > group:
-        warm = (start + seconds - progress.first_chunk) / ((done - group) * batches)
+    if progress.first_chunk is not None and session > group:
+        warm = (start + seconds - progress.first_chunk) / ((session - group) * batches)
         compile_seconds = max(0.0, progress.first_chunk - start - group * batches * warm)
+    seconds += progress.earlier_seconds
     return RunResult(
         engine=engine, backend=evaluate.backend(), epochs=cfg.train.epochs,
         epochs_completed=done, updates=done * batches, samples=done * samples,
         train_seconds=seconds, history=progress.history, heldout=heldout,
         interrupted=stopped == "interrupted", peak_rss_mb=peak_rss_mb(),
-        reached_target=stopped == "reached",
-        diverged=None if stopped in ("done", "reached", "interrupted") else stopped,
+        reached_target=progress.target_epoch is not None, target_epoch=progress.target_epoch,
+        stopped=(stopped.step, str(stopped)) if isinstance(stopped, TrainingStopped) else None,
         build_seconds=build_seconds, compile_seconds=compile_seconds,
         seconds_per_update=warm, **factory.size(model))

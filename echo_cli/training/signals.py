@@ -25,12 +25,25 @@ NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIG
 STOP_ON_EOF = "ECHO_CLI_STOP_ON_EOF"  # set by a parent that holds our stdin: its end is ours
 
 _requested: int | None = None
+_raise_now = False  # a command that may block (stream's read) stops where it is
 _lock = threading.Lock()
 _stderr: int | None = None  # the terminal's stderr, kept while library code may silence fd 2
 
 
 class StopRequested(Exception):  # noqa: N818 - a request, not an error
-    """Raised at a safe point once a stop signal has arrived."""
+    """Raised at a safe point once a stop signal has arrived; `signum` is the signal."""
+
+    def __init__(self, signum: int | None = None):
+        super().__init__(signum)
+        self.signum = signum if signum is not None else (_requested or signal.SIGINT)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 130)
+
+    @property
+    def name(self) -> str:
+        return NAMES.get(self.signum, "a signal")
 
 
 def requested() -> int | None:
@@ -49,7 +62,7 @@ def request(signum: int) -> None:
 def check() -> None:
     """Raise StopRequested if a stop was asked for."""
     if _requested is not None:
-        raise StopRequested
+        raise StopRequested(_requested)
 
 
 def exit_code() -> int:
@@ -74,6 +87,8 @@ def _handle(signum: int, frame) -> None:
         os.kill(os.getpid(), signum)
         return
     request(signum)
+    if _raise_now:
+        raise StopRequested(signum)
     if signum != signal.SIGHUP and _stderr is not None:
         with contextlib.suppress(OSError):
             os.write(_stderr, f"\n{NAMES[signum]}: stopping after the current step and keeping "
@@ -113,11 +128,47 @@ def restore_defaults() -> None:
         signal.signal(s, signal.SIG_DFL)
 
 
+def _count_deliveries(fd: int) -> None:
+    """Each delivery of a signal writes its number to the wakeup fd, even when Python runs the
+    handler once for two signals that came close together (inside a compiled step). The
+    second stop signal ends the process at once, whatever the gap."""
+    seen = 0
+    with contextlib.suppress(OSError):
+        while data := os.read(fd, 64):
+            seen += sum(1 for number in data if number in EXIT_CODES)
+            if seen >= 2:
+                number = next(n for n in reversed(data) if n in EXIT_CODES)
+                os._exit(EXIT_CODES.get(number, 130))
+
+
 @contextlib.contextmanager
-def stopping():
+def _wakeup_counter():
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    try:
+        previous = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread of the main interpreter
+        os.close(reader)
+        os.close(writer)
+        yield
+        return
+    threading.Thread(target=_count_deliveries, args=(reader,), name="second-signal",
+                     daemon=True).start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(writer)  # the counter's read ends; it closes nothing else
+
+
+@contextlib.contextmanager
+def stopping(*, at_once: bool = False):
     """Turn SIGINT, SIGTERM and SIGHUP into the flag for the duration of a command; a signal
     recorded before it started (install_early) still counts. The flag is cleared when the
-    command ends.
+    command ends. A second stop signal ends the process at once.
+
+    at_once: raise StopRequested where the command is, for one that may block (reading
+    stdin) and whose every step is whole (stream).
 
     Under a parent that set ECHO_CLI_STOP_ON_EOF (a sweep), the end of stdin asks for a stop
     too, so a run never outlives its sweep.
@@ -128,21 +179,26 @@ def stopping():
         finally:
             reset()
         return
-    global _stderr
+    global _stderr, _raise_now
     saved = {s: signal.getsignal(s) for s in EXIT_CODES}
     with contextlib.suppress(OSError):
         _stderr = os.dup(2)
     for s in EXIT_CODES:
         signal.signal(s, _handle)
+    _raise_now = at_once
     if os.environ.get(STOP_ON_EOF) == "1" and sys.stdin is not None:
         threading.Thread(target=_watch_stdin, args=(sys.stdin.fileno(),), name="stop-on-eof",
                          daemon=True).start()
     try:
-        yield
+        with _wakeup_counter():
+            if at_once:
+                check()  # a signal that came while the command line was importing
+            yield
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
         if _stderr is not None:
             os.close(_stderr)
             _stderr = None
+        _raise_now = False
         reset()

@@ -81,17 +81,21 @@ def _warm_up() -> None:
 # its command returns.
 def finish(code) -> None:
     """Exit with `code` (SystemExit's: None, an int or a message for stderr); after Keras was
-    loaded, run the exit handlers, flush, and leave at once."""
+    loaded, run the exit handlers, flush, and leave at once. A closed or broken stdout or
+    stderr (`>&-`, `| head`) ends it quietly: what could not be said is dropped, and the code
+    still says whether the work was done."""
     if not isinstance(code, int):
         if code is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 print(code, file=sys.stderr)
         code = 0 if code is None else 1
-    for stream in (sys.stdout, sys.stderr):  # a closed or broken stream: nothing more to say
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        try:
             stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed or broken: nothing more to say
+            silence(fd)
     if not {"jax", "tensorflow"} & sys.modules.keys():
-        os._exit(code) if _streams_gone() else sys.exit(code)
+        sys.exit(code)
     import atexit
     import logging
 
@@ -100,6 +104,15 @@ def finish(code) -> None:
     os._exit(code)
 
 
-def _streams_gone() -> bool:
-    """stdout or stderr closed by the caller (`>&-`): Python's own exit would complain."""
-    return sys.stdout is None or sys.stderr is None
+def silence(fd: int) -> None:
+    """Point a closed or broken stdout (1) or stderr (2) at /dev/null, so that nothing written
+    to it later (Python's own flush at exit included) can fail."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if fd == 1:
+        sys.stdout = stream
+    else:
+        sys.stderr = stream
