@@ -156,3 +156,59 @@ def test_explicit_tags_with_bad_contents_are_one_line_in_files_sets_and_grids(ke
             load_config(path)
         except ConfigError as err:
             one_line(str(err))
+
+
+# ---------------------------------------------------------------------------------------------
+# results and compare over a mix of finished, unfinished and damaged run directories
+
+RUN_STATES = st.sampled_from(["finished", "unfinished", "killed-with-lock", "damaged-metrics",
+                              "not-json", "edited-config", "empty-dir"])
+
+
+def _make_run(path, state: str) -> None:
+    import json
+
+    from helpers import METRICS, fake_run
+
+    from echo_cli.store import rundir
+
+    if state == "empty-dir":
+        path.mkdir()
+        return
+    fake_run(path, dict(METRICS))
+    if state == "unfinished":
+        (path / rundir.METRICS).unlink()
+    elif state == "killed-with-lock":
+        (path / rundir.METRICS).unlink()
+        (path / rundir.LOCK).write_text(json.dumps({"pid": 1}) + " " * 64)  # held by nobody
+    elif state == "damaged-metrics":
+        (path / rundir.METRICS).write_text(json.dumps({**METRICS, "heldout_accuracy": 0.99}))
+    elif state == "not-json":
+        (path / rundir.METRICS).write_text("{half")
+    elif state == "edited-config":
+        text = (path / rundir.CONFIG).read_text().replace("lag: 1", "lag: 2")
+        (path / rundir.CONFIG).write_text(text)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(RUN_STATES, min_size=1, max_size=5))
+def test_results_and_compare_tabulate_what_finished_and_name_the_rest(tmp_path_factory, states):
+    """Every finished run is tabulated and every other one named in one line and skipped; with
+    none finished, one error line and exit 2; never a traceback."""
+    root = tmp_path_factory.mktemp("mix")
+    paths = [root / f"r{i}-{state}" for i, state in enumerate(states)]
+    for path, state in zip(paths, states, strict=True):
+        _make_run(path, state)
+    finished = [p for p, s in zip(paths, states, strict=True) if s == "finished"]
+    for command in (["results", *map(str, paths), "--out", str(root / "res"), "--force"],
+                    ["compare", *map(str, paths)]):
+        result = runner.invoke(app, command, env={"COLUMNS": "200"})
+        assert "Traceback" not in result.output, result.output
+        if finished:
+            assert result.exit_code == 0, (states, result.output)
+            assert sum(line.startswith("skipped ")
+                       for line in result.stdout.splitlines()) == len(paths) - len(finished)
+        else:
+            assert result.exit_code == 2, (states, result.output)
+            one_line(result.stderr.strip())

@@ -149,6 +149,7 @@ print(run.cfg.train.backend, len(pairs), "echoes identical")
 """
 
 
+@pytest.mark.slow
 def test_the_compiled_stream_step_echoes_what_the_op_by_op_one_did(stream_run):
     """The same 2,000 echoes, compiled (tf.function here) and op by op."""
     done = subprocess.run([sys.executable, "-c", COMPILED_VS_OP_BY_OP, str(stream_run), "2000"],

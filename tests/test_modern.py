@@ -26,6 +26,7 @@ def train(out, config, *overrides):
 
 # ------------------------------------------------------------------ train.stop_at_target
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [True, False])
 def test_the_target_is_recorded_and_training_stops_there_or_goes_on(tmp_path, stop):
     # chance is 1/4, so a target of 0.01 is reached at the first validation, after 5 updates
@@ -82,6 +83,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_capacity_writes_its_figures_as_json(runs):
     record = json.loads((runs / "gru-true" / "capacity" / "capacity.json").read_text())
     assert record["bound"] == 8 and record["k_max"] == 16 and record["scale"] == 0.8
@@ -89,6 +91,7 @@ def test_capacity_writes_its_figures_as_json(runs):
     assert 0 < record["total"] <= record["bound"]
 
 
+@pytest.mark.slow
 def test_modern_table_sets_the_kinds_side_by_side_and_the_published_rows_apart(runs, tmp_path):
     paths = [runs / name for name in ("gru-true", "gru-false", "lru-true", "lru-false",
                                       "induction")]

@@ -168,6 +168,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_on_jax_and_across_a_save_in_safe_mode(tmp_path):
     """Saved here on TensorFlow, loaded in safe mode here and in a JAX child, which also runs
     the scan checks on JAX."""

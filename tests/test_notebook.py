@@ -244,6 +244,7 @@ def _kernel(tmp_path: Path, monkeypatch) -> str:
     return "python3"
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     import nbclient
     import nbformat

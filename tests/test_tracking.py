@@ -302,6 +302,7 @@ LIVE = ["model.kind=lstm", "model.units=4", "data.delay=3", "data.recall=2",
         "train.stop_at_target=false", "eval.sequences=8", "eval.validation_sequences=8"]
 
 
+@pytest.mark.slow
 def test_tensorboard_and_mlflow_follow_a_run_while_it_trains(store):
     command = [sys.executable, "-m", "echo_cli", "train", ROOT / "configs/copy_memory.yaml",
                *sets(LIVE), "--out", "live", "--mlflow", store]

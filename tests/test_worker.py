@@ -117,6 +117,7 @@ worker.train_job = train_job
 """
 
 
+@pytest.mark.slow
 def test_a_run_that_crashes_its_worker_fails_alone_and_the_next_run_gets_a_new_one(tmp_path):
     """A Python error in a run (a bug, not a bad config) ends its worker; the run after it must
     go to a new worker, never to the one that is ending."""

@@ -39,7 +39,8 @@ def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
         (the fields its metrics.json set); skipped holds one line per run left out.
 
     Raises:
-        CompareError: a path that is neither a run nor a sweep, or no run left to compare.
+        CompareError: no run left to compare (a path that is neither a run nor a sweep is
+            named in skipped, as an unfinished one is).
     """
     runs, skipped = [], []
     for path in paths:
@@ -48,8 +49,9 @@ def collect(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         try:
             found = rundir.find([path])
-        except rundir.RunDirError as err:
-            raise CompareError(str(err)) from None
+        except rundir.RunDirError as err:  # named and left out, as an unfinished run is
+            skipped.append(str(err))
+            continue
         for run in found:
             try:
                 record = rundir.read(run)
@@ -145,9 +147,9 @@ def result_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
             skipped.append(f"{path} has a config.yaml that does not load ({err})")
             continue
         cfg = record.cfg
-        rows.append(tables.result_row(cfg.dump(), record.metrics.to_dict(),
-                                      task_settings=cfg.task.settings(cfg),
-                                      figure=cfg.task.figure))
+        rows.append({**tables.result_row(cfg.dump(), record.metrics.to_dict(),
+                                         task_settings=cfg.task.settings(cfg),
+                                         figure=cfg.task.figure), "run_dir": str(path)})
     if not rows:
         raise CompareError(skipped[0] if len(skipped) == 1 else
                            f"none of the {len(paths)} runs could be tabulated; the first: "

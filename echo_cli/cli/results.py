@@ -51,12 +51,13 @@ def results(
     console = new_console()
     _skipped(console, skipped)
     console.print(tables.results_table(rows))
+    tabulated = [Path(row["run_dir"]) for row in rows]  # the runs skipped are not sources
     made = [(str(run), m.provenance if (m := rundir.try_read_metrics(run)) else None)
-            for run in runs]
+            for run in tabulated]
     for line in provenance.summary(made):
         console.print(line, markup=False)
     with writing(out):
-        write_results(rows, out, sources=[str(run) for run in runs])
+        write_results(rows, out, sources=[str(run) for run in tabulated])
     console.print(f"saved {out / 'results.md'} and {out / 'results.csv'}")
 
 

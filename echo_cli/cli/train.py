@@ -101,16 +101,11 @@ def train(
         taken = claim.reopen(resume) if resume is not None else claim.create(out, cfg.name)
         with taken:
             console, results = new_console(quiet=quiet), new_console()
-            console.print(f"[bold]echo-cli train[/] {config or resume}  engine={engine.value}  "
-                          f"backend={cfg.train.backend} ({why})")
-            if saved is not None:
-                console.print(f"resuming {resume} at epoch {saved.epoch} of "
-                              f"{cfg.train.epochs}")
-            if verbose:
-                console.print(to_yaml(cfg).rstrip(), markup=False)
-            if dataset is not None:
-                console.print(cfg.task.describe_dataset(cfg, dataset), markup=False)
-            print_warnings(console, cfg)
+            _header(console, cfg, dataset, f"[bold]echo-cli train[/] {config or resume}  "
+                    f"engine={engine.value}  backend={cfg.train.backend} ({why})",
+                    resumed=f"resuming {resume} at epoch {saved.epoch} of "
+                            f"{cfg.train.epochs}" if saved is not None else None,
+                    verbose=verbose)
             with tracking.live_mlflow(mlflow_uri, taken.path, cfg) as mlflow_run:
                 with report.TrainProgress(console, cfg.train.epochs) as bar:
                     outcome = experiment.run(
@@ -120,6 +115,19 @@ def train(
                             config, assignments, taken.path, engine, resume)))
                 outcome.notes += mlflow_run.finish(outcome.model)  # [] without --mlflow
         _report_run(console, results, cfg, outcome, taken.path)
+
+
+def _header(console, cfg, dataset, title: str, *, resumed: str | None, verbose: bool) -> None:
+    """What train prints before it starts: the command, the resume point, the config (-v),
+    the data and the config's notes."""
+    console.print(title)
+    if resumed is not None:
+        console.print(resumed)
+    if verbose:
+        console.print(to_yaml(cfg).rstrip(), markup=False)
+    if dataset is not None:
+        console.print(cfg.task.describe_dataset(cfg, dataset), markup=False)
+    print_warnings(console, cfg)
 
 
 def _command(config: Path | None, assignments: list[str], out: Path, engine: Engine,

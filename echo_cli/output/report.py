@@ -143,8 +143,8 @@ def cost_line(m: dict[str, Any]) -> str:
     """Updates, samples and seconds of a run, and the size of its model."""
     field = (f"; receptive field {m['receptive_field']} steps"
              if m.get("receptive_field") is not None else "")
-    frozen = (f" (and {m['frozen_parameters']:,} frozen: the one-hot table, a fixed reservoir)"
-              if m.get("frozen_parameters") else "")
+    frozen = (f" (and {m['frozen_parameters']:,} frozen, which training never changes: a "
+              f"one-hot table, a fixed reservoir)" if m.get("frozen_parameters") else "")
     return (f"{m['updates']} weight updates on {m['samples']} samples in "
             f"{m['train_seconds']:.1f} s ({m['backend']}); {m['model_kind']} with "
             f"{m['parameters']:,} trainable parameters{frozen}, "
