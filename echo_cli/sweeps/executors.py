@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -249,6 +250,8 @@ def connect_ray(address: str | None, workers: int):
         raise SweepError("--executor ray needs Ray; install it with `pip install '.[ray]'` or "
                          "`make setup EXTRAS=dev,jax,ray`") from None
     if not ray.is_initialized():
+        if address and address.startswith("ray://"):
+            _reachable(address)  # Ray's client retries an unreachable address for 30 s
         kwargs = {"address": address} if address else {"num_cpus": workers}
         try:
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
@@ -256,6 +259,24 @@ def connect_ray(address: str | None, workers: int):
             raise SweepError(f"cannot start or reach Ray at {address or 'a local instance'}: "
                              f"{str(err).strip().splitlines()[0][:160]}") from None
     return ray
+
+
+def _reachable(address: str) -> None:
+    """Refuse at once a ray://HOST:PORT where nothing listens.
+
+    Raises:
+        SweepError: the address has no port, or nothing answers there within 5 s.
+    """
+    host, _, port = address.removeprefix("ray://").partition("/")[0].rpartition(":")
+    if not host or not port.isdigit():
+        raise SweepError(f"--address {address} needs a host and a port, e.g. "
+                         f"ray://127.0.0.1:10001")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise SweepError(f"cannot start or reach Ray at {address}: {err.strerror or err}; is "
+                         f"the cluster's head running (ray start --head) with its client "
+                         f"port open?") from None
 
 
 def run_ray(job: Sweep, records: list[Record], *, address: str | None, workers: int,
