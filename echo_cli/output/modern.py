@@ -51,22 +51,22 @@ def _to_target(p: dict[str, Any]) -> str:
 def copying_columns(settings: list[str]) -> list[str]:
     columns = ["kind", "units", "params"]
     for setting in settings:
-        columns += [f"{setting}: accuracy (95% CI)", f"{setting}: updates to target"]
-    return [*columns, "train s", "chance"]
+        columns += [f"{setting}: accuracy (95% CI)", f"{setting}: updates to target",
+                    f"{setting}: train s"]
+    return [*columns, "chance"]
 
 
 def copying_cells(line: dict[str, Any], settings: list[str]) -> list[str]:
     cells = [line["kind"], str(line["units"]), f"{line['parameters']:,}"]
-    seconds, chance = [], "-"
+    chance = "-"
     for setting in settings:
         p = line["settings"].get(setting)
         if p is None:
-            cells += ["-", "-"]
+            cells += ["-", "-", "-"]
             continue
-        cells += [_accuracy(p), _to_target(p)]
-        seconds.append(f"{p['train_seconds']:.0f}")
+        cells += [_accuracy(p), _to_target(p), f"{p['train_seconds']:.0f}"]
         chance = f"{p['chance']:.4g}"
-    return [*cells, " / ".join(seconds), chance]
+    return [*cells, chance]
 
 
 def length_columns(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -102,11 +102,16 @@ def modern_markdown(table, *, sources: list[str]) -> str:
     if table.copying:
         budgets = sorted({p["updates"] for line in table.copying
                           for p in line["settings"].values()})
+        targets = sorted({p["target_accuracy"] for line in table.copying
+                          for p in line["settings"].values() if p["target_accuracy"]})
+        target = " or ".join(f"{t:g}" for t in targets) or "none set"
         parts += ["## Selection or retention: copying at the same budget\n\n"
                   f"Held-out recall accuracy on fresh sequences after "
                   f"{' or '.join(f'{b:,}' for b in budgets)} updates, and the updates at "
-                  f"which validation first reached the target (training went on to the "
-                  f"budget). Only the recalled tokens are scored.\n\n",
+                  f"which validation first reached the target ({target}; training went "
+                  f"on to the budget). Only the recalled tokens are scored. Train s: wall "
+                  f"seconds of training, with the sweep's runs side by side, one per "
+                  f"core.\n\n",
                   markdown_table(copying_columns(table.settings),
                                  [copying_cells(line, table.settings)
                                   for line in table.copying])]
