@@ -13,7 +13,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench bench-scaling bench-startup bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test test-fast lint bench bench-scaling bench-startup bench-stream bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
 	sweep-stateful memory modern inspect-examples schema docs docs-serve readme-figures clean
 
@@ -91,6 +91,9 @@ bench-scaling: setup ## seconds per update and memory of lstm, gru, tcn on both 
 
 bench-startup: setup ## what each start-up trick saves a whole train (bench/startup.json)
 	$(CLI) bench startup configs/lag1.yaml --force
+
+bench-stream: setup ## numbers/s piped through `echo-cli stream`, calm and with one core kept busy (bench/stream.json)
+	$(CLI) bench stream --force
 
 bench-vocab: setup ## peak memory and seconds, one-hot vs embedding, at n_unique 100, 1000, 10000
 	$(CLI) bench vocab configs/lag1.yaml --force

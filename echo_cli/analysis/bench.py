@@ -8,12 +8,14 @@ Every measurement is a fresh `echo-cli` process, so each gets its own peak RSS (
 kernel's rusage), its own Keras backend and its own wall time. The engines bench runs the
 tutorial engine (the reference every ratio divides by), then the default (train.backend auto)
 twice under JAX: with an empty compile cache (the first run) and again with it full (a cached
-run); it also times a whole `echo-cli train` by phase and a pipe through `echo-cli stream`.
+run); it also times a whole `echo-cli train` by phase and a pipe through `echo-cli stream`,
+calm and with one core kept busy.
 This module imports no TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import platform
@@ -229,11 +231,12 @@ def run_bench(
 
 
 def run_stream_bench(numbers: int, *, progress=lambda text: None) -> dict:
-    """Seconds for `echo-cli stream` to echo `numbers` piped integers, on the default backend.
+    """Seconds for `echo-cli stream` to echo `numbers` piped integers, on the default backend,
+    with the machine as it is (calm) and again with one core kept busy by a busy loop.
 
     A model of configs/stream.yaml, trained briefly (speed does not depend on how well), is fed
     `numbers` random integers, each of which must come back as one line; a pipe of one integer
-    times the start-up alone.
+    times the start-up alone. Each figure also records the load average when it began.
 
     Raises:
         RuntimeError: a step failed; the message says which.
@@ -252,27 +255,67 @@ def run_stream_bench(numbers: int, *, progress=lambda text: None) -> dict:
             raise RuntimeError(tail[-1] if tail else f"training exited with {status}")
         backend = rundir.read_metrics(tmp / "run").backend
         values = np.random.default_rng(0).integers(0, 100, size=numbers)
-        timings = {}
-        for count in (1, numbers):
-            progress(f"stream: piping {count:,} integers")
-            (tmp / "in.txt").write_text("".join(f"{v}\n" for v in values[:count]))
-            with open(tmp / "in.txt") as stdin, open(tmp / "out.txt", "w") as out:
-                began = time.perf_counter()
-                proc = subprocess.run([sys.executable, "-m", "echo_cli", "stream",
-                                       str(tmp / "run")], stdin=stdin, stdout=out,
-                                      stderr=subprocess.PIPE, text=True)
-                timings[count] = time.perf_counter() - began
-            if proc.returncode != 0:
-                lines = proc.stderr.strip().splitlines()
-                raise RuntimeError(lines[-1] if lines else f"stream exited with "
-                                                           f"{proc.returncode}")
-            answered = (tmp / "out.txt").read_text().count("\n")
-            if answered != count:
-                raise RuntimeError(f"stream answered {answered} lines for {count} integers")
-    whole, startup = timings[numbers], timings[1]
-    return {"numbers": numbers, "backend": backend, "seconds": whole,
-            "startup_seconds": startup, "numbers_per_second": numbers / whole,
-            "steady_numbers_per_second": (numbers - 1) / max(whole - startup, 1e-9)}
+        figures = {}
+        for busy in (False, True):
+            with busy_core() if busy else contextlib.nullcontext():
+                load = os.getloadavg()[0]
+                timings = {count: _time_stream(tmp, values[:count], progress=progress,
+                                               busy=busy) for count in (1, numbers)}
+            whole, startup = timings[numbers], timings[1]
+            # after the start-up: None where the pipe took hardly longer than one number
+            # (the difference is then the start-up's own noise)
+            steady = whole - startup
+            figures[busy] = {"seconds": whole, "startup_seconds": startup,
+                             "numbers_per_second": numbers / whole,
+                             "steady_numbers_per_second": (numbers - 1) / steady
+                             if steady > 0.1 * whole else None, "load_average": load}
+    return {"numbers": numbers, "backend": backend, **figures[False],
+            "busy": {"cores_busy": 1, **figures[True]}}
+
+
+@contextlib.contextmanager
+def busy_core():
+    """One core kept busy by a busy loop in another process, stopped on the way out."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.2)  # running before the measurement starts
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# spins; ends by itself if its parent is gone without stopping it
+BUSY_LOOP = """import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(1_000_000):
+        pass
+"""
+
+
+def _time_stream(tmp: Path, values, *, progress, busy: bool) -> float:
+    """Seconds for one `echo-cli stream` of the run in tmp to answer values from a file.
+
+    Raises:
+        RuntimeError: it failed, or answered another number of lines.
+    """
+    count = len(values)
+    progress(f"stream: piping {count:,} integers" + (", one core kept busy" if busy else ""))
+    (tmp / "in.txt").write_text("".join(f"{v}\n" for v in values))
+    with open(tmp / "in.txt") as stdin, open(tmp / "out.txt", "w") as out:
+        began = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "echo_cli", "stream", str(tmp / "run")],
+                              stdin=stdin, stdout=out, stderr=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - began
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"stream exited with {proc.returncode}")
+    answered = (tmp / "out.txt").read_text().count("\n")
+    if answered != count:
+        raise RuntimeError(f"stream answered {answered} lines for {count} integers")
+    return seconds
 
 
 STREAM_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "stream.yaml"

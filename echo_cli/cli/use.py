@@ -10,6 +10,7 @@ A command that has no meaning for a run's task says why in one line (exit 2).
 
 from __future__ import annotations
 
+import codecs
 import sys
 from pathlib import Path
 
@@ -108,37 +109,77 @@ def _stream(run_dir: Path, heldout: int | None) -> None:
 
 
 def _echo_lines(run, streamer) -> None:
-    """stdin to stdout, one echo per line; a bad line is skipped with a note on stderr."""
-    from echo_cli.errors import EchoError
-    from echo_cli.output.report import printable
+    """stdin to stdout, one echo per line; a bad line is skipped with a note on stderr.
+
+    A pipe is read in chunks of whatever has arrived, never waiting for more once some has:
+    each chunk runs through the model as one compiled loop and its answers go out in one
+    write, so a pipe streams thousands of numbers a second and a line sent alone is answered
+    at once.
+    """
+    from echo_cli.analysis.stream import answer_lines
 
     interactive = sys.stdin.isatty()
     if interactive:
         print(streamer.plan.prompt, file=sys.stderr)
+    for lines in _typed_lines() if interactive else _piped_lines(sys.stdin):
+        for text, is_note in answer_lines(streamer, lines):
+            if is_note:
+                print(text, file=sys.stderr)
+            else:
+                print(text, end="", flush=True)
+
+
+def _typed_lines():
+    """Lines typed at a terminal, one at a time, after a prompt."""
     while True:
         try:
-            line = input("> ") if interactive else sys.stdin.readline(MAX_LINE + 1)
+            line = input("> ")
         except EOFError:
-            break
-        if not interactive and line == "":
-            break
+            return
         if len(line) > MAX_LINE:
-            raise EchoError(f"a line of stdin is longer than {MAX_LINE:,} characters; stream "
-                            f"reads one integer per line")
-        token = line.strip()
-        if not token:
-            print("skipped a blank line; give one integer per line", file=sys.stderr)
-            continue
-        try:
-            (value,) = run.encode([token])
-        except EchoError as err:
-            print(f"skipped: {err}", file=sys.stderr)
-            continue
-        echo = streamer.push(value)
-        print("-" if echo is None else printable(str(run.decode(echo[0]))), flush=True)
+            _too_long()
+        yield [line]
+
+
+def _piped_lines(stdin):
+    """The complete lines of a pipe or file, as lists of whatever has arrived: one read
+    blocks only while nothing has. A line longer than MAX_LINE ends it (the lines before it
+    first), as soon as that many characters are in."""
+    read = getattr(getattr(stdin, "buffer", None), "read1", None)
+    if read is None:  # a text stream with no bytes beneath (io.StringIO, say)
+        while line := stdin.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE:
+                _too_long()
+            yield [line]
+        return
+    decoder = codecs.getincrementaldecoder(stdin.encoding or "utf-8")(stdin.errors or "strict")
+    pending = ""
+    while True:
+        data = read(READ_BYTES)
+        text = pending + decoder.decode(data, final=not data)
+        lines = text.split("\n")
+        pending = lines.pop()
+        # a line is too long when, with its newline, it has more than MAX_LINE characters
+        long = next((i for i, line in enumerate(lines) if len(line) >= MAX_LINE),
+                    None) if len(text) >= MAX_LINE else None
+        yield lines[:long]
+        if long is not None or len(pending) > MAX_LINE:
+            _too_long()
+        if not data:
+            if pending:
+                yield [pending]
+            return
+
+
+def _too_long():
+    from echo_cli.errors import EchoError
+
+    raise EchoError(f"a line of stdin is longer than {MAX_LINE:,} characters; stream reads one "
+                    f"integer per line")
 
 
 MAX_LINE = 1 << 20  # characters of one stdin line: an integer needs a handful
+READ_BYTES = 1 << 16  # the most one read of a pipe takes (a pipe's buffer holds 64 KiB)
 INSPECT_FILES = ["state.png", "probes.csv", "probes.png"]
 
 

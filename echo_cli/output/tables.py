@@ -241,6 +241,24 @@ def wall_table(wall: dict[str, Any], *, config: Path | str, backend: str) -> Tab
     return table
 
 
+def stream_table(stream: dict[str, Any]) -> Table:
+    """A pipe through `echo-cli stream`, calm and with one core kept busy by a busy loop;
+    steady is the rate after the start-up (a pipe of one number), - where the difference is
+    within the start-up's own noise."""
+    table = Table(title=f"`echo-cli stream`: {stream['numbers']:,} piped integers on "
+                        f"{stream['backend']}")
+    table.add_column("machine", no_wrap=True)
+    for name in ("numbers/s", "seconds", "start-up s", "steady /s", "load avg"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for figures, how in ((stream, "calm"), (stream.get("busy"), "one core busy")):
+        if figures:
+            table.add_row(how, f"{figures['numbers_per_second']:,.0f}",
+                          f"{figures['seconds']:.2f}", f"{figures['startup_seconds']:.2f}",
+                          _num(figures["steady_numbers_per_second"], ",.0f"),
+                          f"{figures['load_average']:.1f}")
+    return table
+
+
 def scaling_table(record: dict[str, Any]) -> Fitted:
     """One row per kind and backend; seconds per update and peak RSS at each length."""
     lengths = sorted({r["length"] for r in record["rows"]})
