@@ -13,7 +13,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 CLI := $(BIN)/echo-cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench bench-scaling bench-startup bench-stream bench-vocab echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
+.PHONY: help setup run test test-fast lint bench bench-scaling bench-startup bench-stream bench-vocab bench-seeds echo-current lag-no-context echo-lag stateless pad mask lag1-fast \
 	full-context lag-sequence lag-no-context-batch1 lags results sweep-kinds sweep-units \
 	sweep-stateful memory modern inspect-examples schema docs docs-serve readme-figures clean
 
@@ -97,6 +97,9 @@ bench-stream: setup ## numbers/s piped through `echo-cli stream`, calm and with 
 
 bench-vocab: setup ## peak memory and seconds, one-hot vs embedding, at n_unique 100, 1000, 10000
 	$(CLI) bench vocab configs/lag1.yaml --force
+
+bench-seeds: setup ## seeds per second, N = 1..16 seeds as one program vs N separate runs (bench/seeds.json, .png)
+	$(CLI) bench seeds configs/lag1.yaml --force
 
 lag1-fast: setup ## the fastest recipe: echo lag in the fewest samples, stopping at a target
 	$(CLI) train configs/lag1_fast.yaml

@@ -126,6 +126,10 @@ def train(cfg: Config | str | Path, *, out: str | Path | None = None,
         if not isinstance(cfg, Config):
             cfg = load(cfg)
         cfg, dataset, _ = experiment.prepare(cfg, engine=engine)
+        if cfg.train.seeds > 1:
+            raise NotebookError(f"train() trains one seed, and train.seeds is {cfg.train.seeds}; "
+                                f"run `echo-cli train CONFIG --seeds {cfg.train.seeds}` and "
+                                f"open each seed with open_run('RUN/seeds/seed=S')")
         uri = tracking.mlflow_uri(mlflow) if mlflow is not None else None
         if progress:
             if dataset is not None:

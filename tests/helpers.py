@@ -7,6 +7,7 @@ run directories made without training.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -86,3 +87,15 @@ def fake_run(path: Path, metrics: dict | None = None, overrides: list[str] = ())
     writer.save_config(to_yaml(load_config(overrides=list(overrides))))
     write_json(path / rundir.METRICS, metrics or METRICS)  # as given, even if damaged
     return path
+
+
+def saved_weights(run: Path) -> list:
+    """A run's saved weights, read from model.keras without building a model (numpy arrays)."""
+    import h5py
+    import numpy as np
+
+    with zipfile.ZipFile(run / rundir.MODEL) as z, z.open("model.weights.h5") as f:
+        found: list = []
+        h5py.File(f, "r").visititems(lambda name, obj: found.append(np.asarray(obj))
+                                     if isinstance(obj, h5py.Dataset) else None)
+        return found

@@ -3,6 +3,7 @@
     runs = collect([Path("runs/sweep-lag1-20261129-120000"), Path("runs/lag1-20261129-130000")])
     keys = differing_keys(runs)      # e.g. ["model.kind", "data.lag", "seed"]
     rows = result_rows(records)      # the rows of `echo-cli results`
+    together = seeds_rows(paths)     # each run of several seeds: the mean and its interval
 
 This module imports no TensorFlow.
 """
@@ -19,6 +20,7 @@ from echo_cli.errors import EchoError
 from echo_cli.output import tables
 from echo_cli.stats import pooled_accuracy
 from echo_cli.store import rundir
+from echo_cli.store import seeds as seed_runs
 from echo_cli.store.files import write_atomic, write_csv
 
 NOT_AXES = ("name", "description", "seed")
@@ -131,13 +133,21 @@ def plot_points(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, A
 
 def result_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     """The results table's rows, read from each run's config.yaml and metrics.json, and one
-    line for each run left out (unfinished, or damaged).
+    line for each run left out (unfinished, or damaged). A run of several seeds gives a row
+    per seed, then one for the seeds together.
 
     Raises:
         CompareError: no finished run among the paths.
     """
     rows, skipped = [], []
     for path in paths:
+        if rundir.is_seeds(path):
+            more, left = result_rows(rundir.seed_runs(path)) if rundir.seed_runs(path) else (
+                [], [f"{path} holds no finished seed"])
+            more = [{**r, "name": f"{r['name']} ({Path(r['run_dir']).name})"} for r in more]
+            rows += [*more, *_together_row(path, more)]
+            skipped += left
+            continue
         try:
             record = rundir.read(path)
         except rundir.RunDirError as err:
@@ -155,6 +165,32 @@ def result_rows(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
                            f"none of the {len(paths)} runs could be tabulated; the first: "
                            f"{skipped[0]}")
     return rows, skipped
+
+
+def _together_row(path: Path, seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results row of a run of several seeds together, after its seeds' rows."""
+    from echo_cli.output import seeds as seeds_output
+
+    summary = seed_runs.try_read_summary(path)
+    if summary is None or not seeds:
+        return []
+    record = rundir.read(Path(seeds[0]["run_dir"]))
+    cfg = record.cfg
+    return [seeds_output.result_row(cfg.dump(), seed_runs.summary_row(summary),
+                                    record.metrics.to_dict(),
+                                    task_settings=cfg.task.settings(cfg),
+                                    figure=cfg.task.figure, path=str(path))]
+
+
+def seeds_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """Each run of several seeds among the paths (or in a sweep's runs/), together: the mean
+    figure and the 95% interval of that mean, each seed's, the mean loss, samples to target."""
+    out = []
+    for path in seed_runs.find_seeds(paths):
+        summary = seed_runs.try_read_summary(path)
+        if summary is not None:
+            out.append({"run": str(path), **seed_runs.summary_row(summary)})
+    return out
 
 
 def write_results(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:
@@ -196,11 +232,35 @@ def memory_rows(paths: list[Path]) -> list[dict[str, Any]]:
             "run_dir": str(run), "data_task": cfg.data.task})
     if not rows:
         raise CompareError("none of the runs finished with a held-out score")
+    rows += _memory_together(paths, rows)
     names = list(tasks.names())
     order = {name: i for i, name in enumerate([*names[1:], names[0]])}  # the tutorial's last
     kinds = list(models.names())
-    rows.sort(key=lambda r: (order[r["data_task"]], r["T"], kinds.index(r["kind"])))
+    rows.sort(key=lambda r: (order[r["data_task"]], r["T"], kinds.index(r["kind"]),
+                             r.get("group", r["run_dir"]), "seeds" in r))
     return rows
+
+
+def _memory_together(paths: list[Path], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """memory.md's row for each run of several seeds together, from its seeds' rows: the mean
+    loss and figure, the figure's 95% interval of the mean; the seeds' rows learn their run."""
+    out = []
+    for path in seed_runs.find_seeds(paths):
+        summary = seed_runs.try_read_summary(path)
+        mine = [r for r in rows if Path(r["run_dir"]).parent.parent == path]
+        if summary is None or not mine:
+            continue
+        for r in mine:
+            r["group"] = str(path)
+        together = seed_runs.summary_row(summary)
+        out.append({**mine[0], "seeds": together["seeds"], "group": str(path),
+                    "heldout_loss": together["mean_loss"],
+                    "accuracy": together["mean_accuracy"],
+                    "ci95_low": together["ci95_low"], "ci95_high": together["ci95_high"],
+                    "updates": round(sum(r["updates"] for r in mine) / len(mine)),
+                    "samples": round(sum(r["samples"] for r in mine) / len(mine)),
+                    "train_seconds": together["train_seconds"], "run_dir": str(path)})
+    return out
 
 
 def write_memory(rows: list[dict[str, Any]], out_dir: Path, *, sources: list[str]) -> None:

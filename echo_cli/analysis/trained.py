@@ -55,6 +55,8 @@ def checked_config(path: Path) -> Config:
     if not path.is_dir():
         raise RunError(f"run directory {path} does not exist; give a directory that "
                        f"`echo-cli train` wrote, e.g. runs/lag1-<time>")
+    if (path / rundir.SEEDS).is_dir():
+        raise RunError(rundir.several_seeds_line(path))
     missing = [name for name in (rundir.CONFIG, rundir.MODEL) if not (path / name).is_file()]
     if missing:
         raise RunError(f"run directory {path} is incomplete: no {' or '.join(missing)}; "

@@ -4,6 +4,7 @@
     echo-cli bench scaling                    # seconds per update as the sequence grows
     echo-cli bench vocab configs/lag1.yaml    # one-hot against embedding as n_unique grows
     echo-cli bench stream                     # numbers/s through `stream`, calm and busy
+    echo-cli bench seeds configs/lag1.yaml    # N seeds as one program against N separate runs
 
 Parse, call, print: the work is in bench.py.
 """
@@ -35,10 +36,11 @@ class _BenchGroup(TyperGroup):
 
 bench_app = typer.Typer(
     cls=_BenchGroup, name="bench",
-    short_help="Measure speed and memory: engines, scaling, vocab, stream.",
+    short_help="Measure speed and memory: engines, scaling, vocab, stream, seeds.",
     help="Speed and memory measured in one run: `bench [CONFIG]` times the tutorial loop "
          "against the default engine; `bench scaling` and `bench vocab` measure cost as the "
-         "work grows; `bench stream` times a pipe through `echo-cli stream`, calm and busy.")
+         "work grows; `bench stream` times a pipe through `echo-cli stream`, calm and busy; "
+         "`bench seeds` times N seeds as one program against N separate runs.")
 app.add_typer(bench_app)
 
 
@@ -277,3 +279,46 @@ def bench_vocab(
     console.print(tables.vocab_table(record))
     write_json(out, record)
     console.print(f"saved {out}")
+
+
+@bench_app.command("seeds", short_help="N seeds as one program against N separate runs.")
+@handled
+def bench_seeds(
+    config: Path = typer.Argument(Path("configs/lag1.yaml"), metavar="CONFIG",
+                                  autocompletion=complete_config, help="The config to time."),
+    sizes: str = typer.Option("1,2,4,8,16", "--sizes",
+                              help="Comma-separated numbers of seeds N, each from 1 to 1024."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, metavar="N",
+                                      help="Train this many epochs instead of the config's."),
+    out: Path = typer.Option(Path("bench/seeds.json"), "--out", metavar="FILE",
+                             help="Where to write the figures as JSON; the plot goes beside it "
+                                  "as .png."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Seeds per second of wall time: `train --seeds N` (one compiled JAX program) against N
+    separate runs one after another, each a whole `echo-cli train` in a fresh process."""
+    from echo_cli.analysis import bench as benchmark
+    from echo_cli.analysis.bench_seeds import run_seeds_bench
+    from echo_cli.output import plots
+    from echo_cli.output.seeds import bench_seeds_table
+    from echo_cli.store.files import write_atomic, write_json
+
+    load_config(config, overrides=[f"train.epochs={epochs}"] if epochs else [])
+    values = benchmark.parse_sizes(sizes, least=1, most=1024)
+    if benchmark.default_backend() != "jax":
+        raise EchoError("bench seeds times train.seeds, which needs JAX; install it with "
+                        "`pip install '.[jax]'`")
+    if out.suffix != ".json":
+        raise EchoError(f"--out names a .json file (the plot goes beside it), got {out}")
+    _refuse_overwrite(out, force)
+    console = new_console()
+    with console.status("benchmarking") as status:
+        record = run_seeds_bench(config, sizes=values, epochs=epochs,
+                                 progress=lambda text: status.update(text))
+    console.print(bench_seeds_table(record))
+    console.print(f"load average {record['load_before'][0]:.2f} before, "
+                  f"{record['load_after'][0]:.2f} after (1 minute)")
+    write_json(out, record)
+    png = out.with_suffix(".png")
+    write_atomic(png, plots.seeds_png(record))
+    console.print(f"saved {out} and {png}")

@@ -53,7 +53,7 @@ def results(
     console.print(tables.results_table(rows))
     tabulated = [Path(row["run_dir"]) for row in rows]  # the runs skipped are not sources
     made = [(str(run), m.provenance if (m := rundir.try_read_metrics(run)) else None)
-            for run in tabulated]
+            for run in tabulated if rundir.is_run(run)]  # not the seeds of a run together
     for line in provenance.summary(made):
         console.print(line, markup=False)
     with writing(out):
@@ -123,8 +123,15 @@ def compare(
              "the second, with 95% intervals, to this PNG file."),
 ) -> None:
     """Put runs side by side: only the config keys that differ, then the metrics."""
-    from echo_cli.analysis.compare import collect, differing_keys, plot_axes, plot_points
+    from echo_cli.analysis.compare import (
+        collect,
+        differing_keys,
+        plot_axes,
+        plot_points,
+        seeds_rows,
+    )
     from echo_cli.output import plots, tables
+    from echo_cli.output.seeds import summaries_table
     from echo_cli.store import provenance
     from echo_cli.store.files import write_atomic
 
@@ -136,6 +143,9 @@ def compare(
     console = new_console()
     _skipped(console, skipped)
     console.print(tables.compare_table(runs, keys))
+    together = seeds_rows(paths)
+    if together:
+        console.print(summaries_table(together))
     for line in provenance.summary([(str(r["path"]), r["metrics"].get("provenance"))
                                     for r in runs]):
         console.print(line, markup=False)

@@ -22,6 +22,8 @@ from echo_cli.config.loading import load_config
 from echo_cli.errors import EchoError
 
 app = typer.Typer()
+SEEDS_HELP = ("Seeds per grid point: seed, seed+1, ... from the config (default: its "
+              "train.seeds, 1). On the JAX backend each point's seeds train as one program.")
 
 
 class Executor(str, enum.Enum):
@@ -41,8 +43,8 @@ def sweep(
         help="A key and the values to try, e.g. --grid data.lag=1,2,4. Repeatable: the sweep "
              "runs the cartesian product. Keys joined by + move together: "
              "--grid data.lag+data.window=1:5,2:6."),
-    seeds: int = typer.Option(1, "--seeds", min=1, max=10_000, metavar="N",
-                              help="Seeds per grid point: seed, seed+1, ... from the config."),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, max=10_000, metavar="N",
+                                     help=SEEDS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every run.",
                                    metavar="KEY=VALUE"),
     workers: int | None = typer.Option(None, "--workers", min=1, metavar="N",
@@ -85,8 +87,10 @@ def sweep(
 
             connect_ray(address, workers)
         out = out or rundir.RUNS / f"sweep-{cfg.name}-{claim.timestamp()}"
+        seeds = seeds or cfg.train.seeds
+        together, apart = _together(config, set_, seeds)
         job = sweeps.Sweep(out, config=config, grid=parsed, seeds=seeds, base_seed=cfg.seed,
-                           base_overrides=list(set_), resolved=cfg.dump())
+                           base_overrides=list(set_), resolved=cfg.dump(), together=together)
         records = job.prepare()
         runnable = sweeps.reject_invalid(job, records)
         console = new_console()
@@ -94,10 +98,7 @@ def sweep(
             workers, note = limits.workers_that_fit(runnable, workers)
             if note:
                 console.print(f"note: {note}", markup=False)
-        skipped = sum(r.status == "done" for r in records)
-        console.print(f"[bold]echo-cli sweep[/] {config}: {len(records)} runs "
-                      f"({' x '.join(str(len(v)) for _, v in parsed)} grid points x {seeds} "
-                      f"seeds){f', {skipped} already done' if skipped else ''} -> {out}/")
+        _announce(console, config, records, parsed, seeds, apart, out)
         title = f"sweep of {config}: {', '.join(job.keys)} x {seeds} seeds"
         todo = [r for r in records if r.status == "not run"]
         began = time.perf_counter()
@@ -112,6 +113,47 @@ def sweep(
         _exit(console, records, finished, out)
 
 
+def _announce(console, config: Path, records, grid, seeds: int, apart: dict[str, int],
+              out: Path) -> None:
+    """The sweep's first lines: the points that keep to one seed at a time, and the runs."""
+    if apart:
+        console.print(f"note: the {seeds} seeds of {sum(apart.values())} grid points run one "
+                      f"after another: the {' and '.join(sorted(apart))} backend trains one "
+                      f"seed at a time (JAX trains them as one program)", markup=False)
+    skipped = sum(r.point.seeds for r in records if r.status == "done")
+    programs = sum(r.point.seeds > 1 for r in records)
+    shape = (f"{' x '.join(str(len(v)) for _, v in grid)} grid points x {seeds} seeds"
+             + (f"; {programs} points train their seeds as one program" if programs else ""))
+    console.print(f"[bold]echo-cli sweep[/] {config}: {sum(r.point.seeds for r in records)} "
+                  f"runs ({shape}){f', {skipped} already done' if skipped else ''} -> {out}/")
+
+
+def _together(config: Path, set_: list[str], seeds: int):
+    """Which grid points train their seeds as one program: those the JAX backend runs (the
+    fast engine; a sweep never runs the tutorial's). Returns the test for Sweep, and a dict
+    it fills: how many points each other backend keeps to one seed at a time."""
+    import json
+
+    from echo_cli.training.backends import choose
+
+    apart: dict[str, int] = {}
+    if seeds == 1:
+        return None, apart
+
+    def together(values) -> bool:
+        try:
+            point = load_config(config, overrides=[*set_, *(f"{k}={json.dumps(v)}"
+                                                           for k, v in values)])
+            backend = choose(point.train.backend, engine="fast", here=False)[0]
+        except EchoError:  # it cannot run at all: the point fails once, with its error
+            return True
+        if backend != "jax":
+            apart[backend] = apart.get(backend, 0) + 1
+        return backend == "jax"
+
+    return together, apart
+
+
 def _run(console, job, records, title: str, *, executor: str, address: str | None,
          workers: int):
     """Run the sweep's runs; write results.csv, summary.md and TensorBoard's HParams even when
@@ -119,6 +161,7 @@ def _run(console, job, records, title: str, *, executor: str, address: str | Non
     from echo_cli.output import report
     from echo_cli.store import tracking
     from echo_cli.sweeps import executors
+    from echo_cli.sweeps.sweep import each_run
 
     finished, notes = False, []
     try:
@@ -129,7 +172,7 @@ def _run(console, job, records, title: str, *, executor: str, address: str | Non
     finally:
         job.release()
         summary = job.write_results(records, title=title)
-        done = [r for r in records if r.status == "done"]
+        done = [r for r in each_run(records) if r.status == "done"]
         try:  # TensorBoard's HParams table of the grid's values
             tracking.write_sweep_hparams(job.out, [
                 ({**dict(r.point.values), "seed": r.point.seed}, r.run_dir) for r in done],
@@ -146,14 +189,15 @@ def _report(console, job, records, summary, notes, *, title: str, todo, wall: fl
     from echo_cli.output import report, tables
     from echo_cli.output.report import plain
     from echo_cli.store import tracking
+    from echo_cli.sweeps import sweep as sweeps
 
     plotted = job.plot(records, title=title)
     console.print(tables.sweep_summary_table(summary, job.keys, title=title))
     ran = [r for r in todo if r.status in ("done", "failed")]  # the wall time is theirs
     if ran and workers:
         console.print(report.sweep_cost_line(
-            len(ran), wall=wall, train=sum(r.metrics.train_seconds for r in ran if r.metrics),
-            workers=workers))
+            sum(r.point.seeds for r in ran), wall=wall,
+            train=sum(sweeps.train_seconds(r) for r in ran), workers=workers))
     for r in records:
         if r.status == "failed":
             console.print(Text("failed ", style="red") + plain(f"{r.point.name}: {r.error}"))
@@ -167,12 +211,13 @@ def _report(console, job, records, summary, notes, *, title: str, todo, wall: fl
 def _logged(uri: str, job, records, cfg, grid: list[str], seeds: int, finished: bool) -> str:
     """Log the sweep to MLflow (a parent run, a child per run): the line to print."""
     from echo_cli.store import rundir, tracking
+    from echo_cli.sweeps.sweep import each_run
     from echo_cli.training import signals
 
     if not finished:
         return (f"not logged to MLflow: interrupted by {signals.name()}; the same command logs "
                 f"the sweep when it resumes")
-    runs = [r.run_dir for r in records
+    runs = [r.run_dir for r in each_run(records)
             if r.status in ("done", "failed") and rundir.is_run(r.run_dir)]
     return tracking.log_sweep(uri, job.out, job.out.name,
                               {**rundir.flatten(cfg.dump()), "sweep.grid": " ".join(grid),
@@ -181,8 +226,10 @@ def _logged(uri: str, job, records, cfg, grid: list[str], seeds: int, finished: 
 
 def _exit(console, records, finished: bool, out: Path) -> None:
     """Exit 130/143/129 when stopped, 1 when a run failed; 0 otherwise."""
+    from echo_cli.sweeps.sweep import each_run
     from echo_cli.training import signals
 
+    records = each_run(records)  # a run per seed, where a point's seeds trained together
     if not finished:
         not_run = sum(r.status == "not run" for r in records)
         console.print(f"[yellow]interrupted[/] by {signals.name()}: {not_run} runs not run; "

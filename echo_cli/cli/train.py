@@ -30,6 +30,8 @@ from echo_cli.config.loading import load_config, to_yaml
 from echo_cli.errors import EchoError
 
 app = typer.Typer()
+SEEDS_HELP = ("Train N seeds at once (the config's seed and the N-1 after it) as one compiled "
+              "JAX program, each saved as a run of its own under RUN/seeds/ (train.seeds).")
 
 
 class Engine(str, enum.Enum):
@@ -53,6 +55,8 @@ def train(
         None, "--resume", metavar="RUN", autocompletion=complete_run,
         help="Continue RUN from its last checkpoint (train.checkpoint_every; once a minute "
              "by default), with the config it was trained with."),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, max=1024, metavar="N",
+                                     help=SEEDS_HELP),
     engine: Engine = typer.Option(
         Engine.fast, "--engine",
         help="fast: one fit over all sequences (default). tutorial: one fit per epoch, "
@@ -80,7 +84,7 @@ def train(
     from echo_cli.store import claim, tracking
     from echo_cli.training import experiment, signals
 
-    assignments = overrides(set_, bare)
+    assignments = overrides(set_, bare) + ([f"train.seeds={seeds}"] if seeds else [])
     if resume is not None:
         cfg = resumed_config(resume, config, assignments, out)
     elif config is None:
@@ -98,6 +102,8 @@ def train(
         if signals.requested() is not None:  # before anything was created: nothing to keep
             print(f"interrupted by {signals.name()}", file=sys.stderr)
             raise typer.Exit(signals.exit_code())
+        if cfg.train.seeds > 1:  # every seed in one program
+            return _seeds(cfg, dataset, why, config, assignments, out, mlflow_uri, quiet, verbose)
         taken = claim.reopen(resume) if resume is not None else claim.create(out, cfg.name)
         with taken:
             console, results = new_console(quiet=quiet), new_console()
@@ -115,6 +121,46 @@ def train(
                             config, assignments, taken.path, engine, resume)))
                 outcome.notes += mlflow_run.finish(outcome.model)  # [] without --mlflow
         _report_run(console, results, cfg, outcome, taken.path)
+
+
+def _seeds(cfg, dataset, why: str, config: Path, assignments: list[str], out: Path | None,
+           mlflow_uri: str | None, quiet: bool, verbose: bool) -> None:
+    """train.seeds > 1: every seed in one program (training/seeds.py), then a row per seed
+    and their mean; exit as experiment.verdict says for the worst seed."""
+    from echo_cli.output import report
+    from echo_cli.output.seeds import seeds_line, seeds_table
+    from echo_cli.store import claim, rundir, tracking
+    from echo_cli.store.seeds import summary_row
+    from echo_cli.training import experiment, seeds, signals
+
+    with claim.create(out, cfg.name) as taken:
+        console, results = new_console(quiet=quiet), new_console()
+        _header(console, cfg, dataset, f"[bold]echo-cli train[/] {config}  engine=fast  "
+                f"backend={cfg.train.backend} ({why})  seeds={cfg.train.seeds}", resumed=None,
+                verbose=verbose)
+        with report.TrainProgress(console, cfg.train.epochs,
+                                  label=f"training {cfg.train.seeds} seeds") as bar:
+            outcome = seeds.run(cfg, taken.path, dataset=dataset, on_epoch=bar.update,
+                                command=experiment.command_lines(config, assignments))
+    path, summary = taken.path, outcome.summary
+    for note in dict.fromkeys(note for o in outcome.outcomes for note in o.notes):
+        console.print(f"note: {note}", markup=False)
+    if mlflow_uri is not None:
+        console.print(tracking.log_sweep(mlflow_uri, path, path.name,
+                                         rundir.flatten(cfg.dump()), rundir.seed_runs(path)),
+                      markup=False)
+    code, message = seeds.verdict(outcome, path)
+    console.print(seeds_table(summary.model_dump(), figure=cfg.task.figure))
+    if outcome.interrupted:
+        results.print(f"[yellow]interrupted[/] by {signals.name()}; what was done so far is in "
+                      f"{path}/")
+        raise typer.Exit(code)
+    results.print(seeds_line(summary_row(summary), figure=cfg.task.figure), markup=False)
+    if code == 1:
+        raise experiment.RunFailedError(message)
+    results.print(f"saved {path}/ ({rundir.CONFIG}, {rundir.SEEDS_SUMMARY}, {rundir.SEEDS}/"
+                  f"seed={summary.seeds[0]}..{summary.seeds[-1]}/, each a run directory)",
+                  markup=False)
 
 
 def _header(console, cfg, dataset, title: str, *, resumed: str | None, verbose: bool) -> None:
@@ -157,6 +203,9 @@ def resumed_config(run: Path, config: Path | None, assignments: list[str], out: 
         raise EchoError(f"{run} is not a run directory (no {rundir.CONFIG}); give the --out "
                         f"of the run to resume")
     own = rundir.read_config(run)
+    if own.train.seeds > 1:
+        raise EchoError(f"{run} trained {own.train.seeds} seeds in one program, which keeps no "
+                        f"checkpoints to resume from; train it afresh with a new --out")
     if (run / rundir.METRICS).is_file() and not rundir.read_metrics(run).interrupted:
         raise EchoError(f"{run} finished; there is nothing to resume (train afresh with a new "
                         f"--out to train it again)")

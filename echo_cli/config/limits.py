@@ -114,7 +114,12 @@ def needs(cfg: Config) -> list[Need]:
     activations = (t.batch_size * steps * (width + layers * m.units) * 4 * 3
                    + t.batch_size * per_target * n * 4 * 3)
     targets = t.target_accuracy is not None or t.target_loss is not None
+    # train.seeds: every other seed holds its own weights, Adam state, data and activations
+    one_seed = (sum(params.values()) * BYTES_PER_TRAINABLE + block_sequences(cfg) * size.sequence
+                + activations)
     return [
+        Need((t.seeds - 1) * one_seed, "train.seeds",
+             "the other seeds' weights, training data and activations", "lower train.seeds"),
         Need(table_bytes, width_key, "the input table", table_fix),
         Need(params["input kernels"] * BYTES_PER_TRAINABLE,
              "model.embedding_dim" if m.encoding == "embedding" else "data.n_unique",

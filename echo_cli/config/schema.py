@@ -26,6 +26,7 @@ from echo_cli.tasks.base import Task
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MAX_LENGTH = 1 << 22  # eval.lengths: steps of one sequence, at most
+MAX_SEEDS = 1024  # train.seeds: seeds in one compiled program, at most
 DEFAULT_TASK = "echo"
 
 
@@ -83,6 +84,11 @@ class TrainConfig(Section):
         None, ge=0, description="save the training state (RUN/checkpoint.npz) every N epochs, "
                                 "for `train --resume RUN`; null: once a minute, so short runs "
                                 "save none; 0: never")
+    seeds: int = Field(
+        1, ge=1, le=MAX_SEEDS,
+        description="train this many seeds at once (seed, seed+1, ...), as one compiled program "
+                    "on the fast engine's JAX backend; each is saved as a run of its own "
+                    "under RUN/seeds/, with a summary across them in RUN/seeds.json")
     backend: Literal["auto", "tensorflow", "jax"] = Field(
         "auto", description="Keras backend; auto: $KERAS_BACKEND, else the fastest installed "
                             "for the engine (jax for fast, tensorflow for tutorial)")
@@ -133,6 +139,9 @@ class Config(Section):
     @model_validator(mode="after")
     def _check_combinations(self) -> Config:
         _check_kind(self)
+        if self.seed + self.train.seeds - 1 > 2**32 - 1:
+            raise ValueError(f"train.seeds {self.train.seeds} from seed {self.seed} reaches past "
+                             f"2**32 - 1; give fewer seeds or a lower seed")
         self.task.check(self)
         return self
 

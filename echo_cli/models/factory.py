@@ -115,6 +115,15 @@ def _init_weights(model, own: dict, model_section, rng: np.random.Generator) -> 
             variable.assign(SHARED[name](rng, shape))
 
 
+def draw_weights(model, model_section, *, seed: int) -> None:
+    """Draw the seed's initial weights into a model that build_model made and nothing has
+    trained yet: afterwards it holds exactly what build_model(seed=seed) would have built (the
+    weights that are not drawn do not depend on the seed). train.seeds draws every seed's this
+    way into one model instead of building one model per seed."""
+    _init_weights(model, models.get(model_section.kind).variables, model_section,
+                  np.random.default_rng([seed, INIT_STREAM]))
+
+
 def compile_model(model, *, loss: str, metrics: dict, learning_rate: float,
                   clipnorm: float | None, steps_per_execution: int = 1) -> None:
     """Adam, its global gradient norm clipped to `clipnorm` if set, on the task's loss and

@@ -243,3 +243,22 @@ def scaling_png(record: dict[str, Any]) -> bytes:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def seeds_png(record: dict[str, Any]) -> bytes:
+    """seeds.png (`bench seeds`): seeds trained per second of wall time against N, one line for
+    N seeds as one program and one for N separate runs, one after another."""
+    fig = _figure((6.5, 4.2))
+    ax = fig.subplots()
+    done = [r for r in record["rows"] if not r.get("error")]
+    for key, label, style in (("vmapped_seeds_per_second", "one program (train.seeds N)", "o-"),
+                              ("separate_seeds_per_second", "N separate runs", "s--")):
+        points = [(r["seeds"], r[key]) for r in done if r.get(key)]
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
+    ax.set(xscale="log", xlabel="seeds N", ylabel="seeds per second of wall time",
+           title=f"{record['config']}, {record['epochs']} epochs")
+    ax.set_xticks([r["seeds"] for r in done], [str(r["seeds"]) for r in done])
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -328,11 +328,14 @@ MEMORY_COLUMNS = ["task", "T", "kind", "params", "held-out loss", "baseline", "l
 
 
 def memory_cells(r: dict[str, Any]) -> list[str]:
-    """One run as the cells of MEMORY_COLUMNS."""
-    return [r["task"], str(r["T"]), r["kind"], f"{r['parameters']:,}",
+    """One run as the cells of MEMORY_COLUMNS; the seeds of one run together (r["seeds"]):
+    their mean, with the 95% interval of the mean."""
+    kind = r["kind"] + (f" (mean of {r['seeds']} seeds)" if r.get("seeds") else "")
+    ci = "-" if r["ci95_low"] is None else f"{r['ci95_low']:.4f}-{r['ci95_high']:.4f}"
+    return [r["task"], str(r["T"]), kind, f"{r['parameters']:,}",
             f"{r['heldout_loss']:.4g}", f"{r['baseline_loss']:.4g}",
             f"{r['heldout_loss'] / r['baseline_loss']:.3g}",
-            f"{r['figure']} {r['accuracy']:.4f} ({r['ci95_low']:.4f}-{r['ci95_high']:.4f})",
+            f"{r['figure']} {r['accuracy']:.4f} ({ci})",
             f"{r['chance']:.4g}", str(r["updates"]), str(r["samples"]),
             f"{r['train_seconds']:.1f}"]
 

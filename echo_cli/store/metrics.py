@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCORE_FIELDS = ("heldout_correct", "heldout_targets", "ci95_low", "ci95_high")
 SHARES = ("heldout_accuracy", "ci95_low", "ci95_high", "chance_accuracy",
@@ -49,6 +49,10 @@ class Metrics(BaseModel):
     train_seconds: float
     seconds_per_update: float | None = None  # warm: after the first chunk and its compiling
     phase_seconds: dict[str, float] | None = None  # import, build, compile, train, evaluate,...
+    seeds_together: int | None = Field(
+        None, description="train.seeds > 1: the seeds trained together in one compiled "
+                          "program, this one among them (RUN/seeds/seed=S/); train_seconds, "
+                          "seconds_per_update and phase_seconds are the program's, for all")
     peak_rss_mb: float | None = None
     chance_accuracy: float
     final_train_loss: float | None = None

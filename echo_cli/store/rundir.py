@@ -43,6 +43,10 @@ COMMAND = "command.txt"  # how the run was made: the command line, overrides, wo
 LOCK = ".echo-cli.lock"  # held by the process writing the run; gone once it has finished
 RUNS = Path("runs")  # where runs go when no --out is given
 FAILED_MARK = ".failed-"  # a sweep's unfinished run, moved aside
+# train.seeds > 1: RUN/seeds/seed=<s>/ is each seed's own run directory, and RUN/seeds.json,
+# written last, the summary across them (store/seeds.py)
+SEEDS = "seeds"
+SEEDS_SUMMARY = "seeds.json"
 
 
 class RunDirError(EchoError):
@@ -162,6 +166,29 @@ def is_run(path: Path) -> bool:
     return (path / METRICS).is_file() and (path / CONFIG).is_file()
 
 
+def is_seeds(path: Path) -> bool:
+    """A finished run of several seeds (train.seeds > 1): RUN/seeds.json and RUN/seeds/."""
+    return (path / SEEDS_SUMMARY).is_file() and (path / SEEDS).is_dir()
+
+
+def seed_dir(path: Path, seed: int) -> Path:
+    """RUN/seeds/seed=<s>/: one seed's own run directory."""
+    return path / SEEDS / f"seed={seed}"
+
+
+def several_seeds_line(path: Path) -> str:
+    """What to give instead of a run of several seeds, where one run is wanted."""
+    first = next(iter(seed_runs(path)), path / SEEDS / "seed=S")
+    return (f"{path} holds several seeds, each a run directory of its own; give one, e.g. "
+            f"{first} (`echo-cli results {path}` lists them all)")
+
+
+def seed_runs(path: Path) -> list[Path]:
+    """The finished run directories of a run of several seeds, in seed order."""
+    found = [p for p in (path / SEEDS).glob("seed=*") if is_run(p)]
+    return sorted(found, key=lambda p: int(p.name.partition("=")[2] or 0))
+
+
 def read_metrics(path: Path) -> Metrics:
     """A run's metrics.json, validated.
 
@@ -248,6 +275,8 @@ def read(path: Path) -> RunRecord:
     """
     if is_unfinished(path):
         raise RunDirError(unfinished_line(path))
+    if is_seeds(path):
+        raise RunDirError(several_seeds_line(path))
     if not is_run(path):
         raise RunDirError(f"{path} is not a run directory (it needs {CONFIG} and {METRICS}); "
                           f"give a directory that `echo-cli train` wrote")
@@ -289,7 +318,8 @@ def owner(path: Path) -> str | None:
 def is_unfinished(path: Path) -> bool:
     """A run directory that was claimed (its config.yaml is written) but holds no
     metrics.json: still training, or stopped before it could finish."""
-    return (path / CONFIG).is_file() and not (path / METRICS).exists()
+    return ((path / CONFIG).is_file() and not (path / METRICS).exists()
+            and not (path / SEEDS_SUMMARY).exists())
 
 
 def unfinished_line(path: Path) -> str:
@@ -319,12 +349,18 @@ def move_aside(run_dir: Path) -> Path:
 
 
 def sweep_runs(path: Path) -> list[Path]:
-    """A sweep directory's finished runs, in name order (moved-aside ones left out)."""
-    return sorted(p for p in (path / "runs").iterdir() if is_run(p) and FAILED_MARK not in p.name)
+    """A sweep directory's finished runs, in name order (moved-aside ones left out); a run of
+    several seeds counts as its seeds' runs."""
+    found: list[Path] = []
+    for p in sorted((path / "runs").iterdir()):
+        if FAILED_MARK not in p.name:
+            found.extend([p] if is_run(p) else seed_runs(p) if is_seeds(p) else [])
+    return found
 
 
 def find(paths: list[Path]) -> list[Path]:
-    """The run directories under each path: the path itself, or a sweep's finished runs.
+    """The run directories under each path: the path itself, the seeds of a run of several
+    seeds, or a sweep's finished runs.
 
     Raises:
         RunDirError: a path that is neither, or a sweep with no finished run.
@@ -333,6 +369,8 @@ def find(paths: list[Path]) -> list[Path]:
     for path in paths:
         if is_run(path):
             found.append(path)
+        elif is_seeds(path):
+            found.extend(seed_runs(path))
         elif (path / "runs").is_dir():
             runs = sweep_runs(path)
             if not runs:

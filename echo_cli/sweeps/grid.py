@@ -3,6 +3,7 @@
     grid = parse_grid(["model.kind=lstm,mlp", "data.lag+data.window=1:5,2:6"])
     points = expand(grid, seeds=3, base_seed=1)      # 2 x 2 x 3 = 12 Points
     points[0].name, points[0].overrides()            # a run directory name, --set items
+    expand(grid, seeds=3, base_seed=1, together=lambda values: True)  # 4 Points of 3 seeds
 
 Values are read as YAML, the way --set reads them; tied keys move together. This module
 imports no TensorFlow.
@@ -14,6 +15,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,22 +31,31 @@ class SweepError(EchoError, ValueError):
 
 @dataclass(frozen=True)
 class Point:
-    """One run of the sweep: the swept values and a seed."""
+    """One run of the sweep: the swept values and a seed, or `seeds` seeds from it trained as
+    one program (train.seeds)."""
 
     values: tuple[tuple[str, Any], ...]
     seed: int
+    seeds: int = 1
 
     @property
     def name(self) -> str:
         """The run's directory name: key=value pairs, long values shortened with a hash (the
         full values are in the run's config.yaml)."""
         parts = [f"{key.split('.')[-1]}={_short(str(value), 40)}" for key, value in self.values]
-        name = re.sub(r"[^A-Za-z0-9_.=,~-]", "_", ",".join([*parts, f"seed={self.seed}"]))
+        seed = (f"seed={self.seed}" if self.seeds == 1
+                else f"seeds={self.seed}-{self.seed + self.seeds - 1}")
+        name = re.sub(r"[^A-Za-z0-9_.=,~-]", "_", ",".join([*parts, seed]))
         return _short(name, MAX_NAME)
 
     def overrides(self) -> list[str]:
         """`--set` items; JSON is valid YAML, so every value reads back as it was swept."""
-        return [*(f"{k}={json.dumps(v)}" for k, v in self.values), f"seed={self.seed}"]
+        return [*(f"{k}={json.dumps(v)}" for k, v in self.values), f"seed={self.seed}",
+                *([f"train.seeds={self.seeds}"] if self.seeds > 1 else [])]
+
+    def each_seed(self) -> list[Point]:
+        """The point of each of its seeds, as a sweep of one seed at a time names them."""
+        return [Point(self.values, seed) for seed in range(self.seed, self.seed + self.seeds)]
 
 
 MAX_NAME = 180  # bytes of a run directory's name; filesystems allow 255
@@ -91,8 +102,8 @@ def _axis(item: str, grid: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]
                          f"extra comma")
     tied = [k.strip() for k in key.split("+")]
     for i, k in enumerate(tied):
-        if k == "seed":
-            raise SweepError("--grid seed is not allowed: use --seeds N for seeds")
+        if k in ("seed", "train.seeds"):
+            raise SweepError(f"--grid {k} is not allowed: use --seeds N for seeds")
         if k == "name":
             raise SweepError("--grid name is not allowed: each run is named after its grid "
                              "values")
@@ -161,6 +172,9 @@ def check_size(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int,
         raise SweepError(f"--seeds {seeds} from seed {base_seed} reaches past 2**32 - 1; give "
                          f"fewer seeds or a lower seed")
     set_keys = {item.partition("=")[0].strip() for item in overrides}
+    if "train.seeds" in set_keys:
+        raise SweepError("--set train.seeds: a sweep's seeds are --seeds N (trained as one "
+                         "program per grid point where the engine allows)")
     for key in grid_keys(grid):
         if key in set_keys:
             raise SweepError(f"--set {key} and --grid {key} both set it; the grid would "
@@ -186,14 +200,19 @@ def grid_keys(grid: list[tuple[str, list[Any]]]) -> list[str]:
     return [k for key, _ in grid for k in key.split("+")]
 
 
-def expand(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int) -> list[Point]:
-    """The cartesian product of the grid, times `seeds` seeds from base_seed up."""
+def expand(grid: list[tuple[str, list[Any]]], *, seeds: int, base_seed: int,
+           together: Callable[[tuple[tuple[str, Any], ...]], bool] | None = None) -> list[Point]:
+    """The cartesian product of the grid, times `seeds` seeds from base_seed up: one Point per
+    seed, or, where together(values) says so, one Point whose seeds train as one program."""
     points = []
     for combo in itertools.product(*[values for _, values in grid]):
         values: list[tuple[str, Any]] = []
         for (key, _), value in zip(grid, combo, strict=True):
             keys = key.split("+")
             values.extend(zip(keys, value if len(keys) > 1 else [value], strict=True))
+        if seeds > 1 and together is not None and together(tuple(values)):
+            points.append(Point(values=tuple(values), seed=base_seed, seeds=seeds))
+            continue
         for s in range(seeds):
             points.append(Point(values=tuple(values), seed=base_seed + s))
     return points

@@ -2,12 +2,14 @@
 
     grid = parse_grid(["model.kind=lstm,mlp", "data.lag=1,2"])
     job = Sweep(Path("runs/sweep"), config=Path("configs/lag1.yaml"), grid=grid, seeds=3,
-                base_seed=1)                  # 2 x 2 x 3 = 12 runs
+                base_seed=1)                  # 2 x 2 x 3 = 12 runs (together=...: 4 programs)
     records = job.prepare()                   # finished runs are kept; executors.py runs the rest
     job.write_results(records, title="...")   # results.csv and summary.md
 
 Every run has its own run directory under SWEEP/runs/, so a sweep is resumable, each run is
-reproducible on its own, and a failure stays in its run. This module imports no TensorFlow.
+reproducible on its own, and a failure stays in its run. Where a grid point's seeds train as
+one program (train.seeds), its directory holds each seed's run (RUN/seeds/seed=<s>/), and
+results.csv still has a row per seed. This module imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from echo_cli.config.loading import ConfigError
 from echo_cli.output import tables
 from echo_cli.stats import mean, pooled_accuracy, std
 from echo_cli.store import rundir
+from echo_cli.store import seeds as seed_runs
 from echo_cli.store.files import describe, write_atomic, write_csv, write_json
 from echo_cli.store.rundir import Metrics
 from echo_cli.sweeps.grid import (  # noqa: F401 - the grid's API, importable from here too
@@ -62,7 +66,10 @@ class Sweep:
 
     def __init__(self, out: Path, *, config: Path, grid: list[tuple[str, list[Any]]],
                  seeds: int, base_seed: int, base_overrides: list[str] | None = None,
-                 resolved: dict[str, Any] | None = None):
+                 resolved: dict[str, Any] | None = None,
+                 together: Callable[[tuple[tuple[str, Any], ...]], bool] | None = None):
+        """together(values): whether a grid point's seeds train as one program (grid.expand);
+        None: one run per seed."""
         self.out, self.config = out, config
         self.base_overrides = list(base_overrides or [])
         # The resolved base config (not its path) defines the sweep: editing the YAML between
@@ -71,15 +78,21 @@ class Sweep:
                            "set": self.base_overrides, "grid": [[k, v] for k, v in grid],
                            "seeds": seeds, "base_seed": base_seed}
         check_size(grid, seeds=seeds, base_seed=base_seed, overrides=self.base_overrides)
-        self.points = expand(grid, seeds=seeds, base_seed=base_seed)
+        self.points = expand(grid, seeds=seeds, base_seed=base_seed, together=together)
+        base = (resolved or {}).get("train", {})
+        # a point of one seed says so, where the sweep or its config asks for several
+        self.one_seed = (["train.seeds=1"]
+                         if seeds > 1 or (isinstance(base, dict) and base.get("seeds", 1) > 1)
+                         else [])
         check_points(self.points)
         self.keys = grid_keys(grid)
         self.axes = [key.split("+")[0] for key, _ in grid]  # one key per axis, for plots
         self._lock: int | None = None
 
     def overrides(self, point: Point) -> list[str]:
-        """The sweep's own --set items, then the point's values and seed."""
-        return [*self.base_overrides, *point.overrides()]
+        """The sweep's own --set items, then the point's values and seed (or seeds)."""
+        return [*self.base_overrides, *point.overrides(),
+                *(self.one_seed if point.seeds == 1 else [])]
 
     def prepare(self) -> list[Record]:
         """Create or reopen the directory. Finished runs are kept and skipped; the directory
@@ -131,7 +144,9 @@ class Sweep:
             record = Record(point=point, run_dir=run_dir)
             _wait_for(run_dir)
             metrics = rundir.try_read_metrics(run_dir)
-            if metrics is not None and not metrics.interrupted and metrics.failed_step is None:
+            if point.seeds > 1 and seed_runs.finished(run_dir):
+                record.status = "done"
+            elif metrics is not None and not metrics.interrupted and metrics.failed_step is None:
                 record.status, record.metrics = "done", metrics
             elif run_dir.exists() and not _resumable(run_dir, metrics):
                 rundir.move_aside(run_dir)
@@ -226,10 +241,30 @@ def reject_invalid(job: Sweep, records: list[Record]) -> list:
 # ---------------------------------------------------------------------------------------------
 # result files
 
-def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:
-    """One row per run: swept values, seed, status, error and the metrics that matter."""
+def each_run(records: list[Record]) -> list[Record]:
+    """One record per seed's run: a point whose seeds trained as one program counts as each
+    seed's run (RUN/seeds/seed=<s>/), with the status its metrics.json gives it."""
     out = []
     for r in records:
+        if r.point.seeds == 1:
+            out.append(r)
+            continue
+        for point in r.point.each_seed():
+            where = rundir.seed_dir(r.run_dir, point.seed)
+            metrics = rundir.try_read_metrics(where)
+            status = seed_runs.status(metrics) if metrics is not None else r.status
+            status = "not run" if status == "interrupted" else status
+            out.append(Record(point=point, run_dir=where, status=status,
+                              error=r.error if status == "failed" else "",
+                              metrics=metrics if status == "done" else None))
+    return out
+
+
+def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:
+    """One row per run (per seed, where a point's seeds trained together): swept values,
+    seed, status, error and the metrics that matter."""
+    out = []
+    for r in each_run(records):
         row = {"name": r.point.name, **dict(r.point.values), "seed": r.point.seed,
                "status": r.status, "error": r.error}
         done = r.status == "done" and r.metrics is not None
@@ -239,6 +274,15 @@ def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:
         row["run_dir"] = str(r.run_dir)
         out.append(row)
     return out
+
+
+def train_seconds(record: Record) -> float:
+    """A finished run's training seconds: of its one program, where its seeds trained
+    together."""
+    if record.point.seeds > 1:
+        summary = seed_runs.try_read_summary(record.run_dir)
+        return summary.train_seconds if summary is not None else 0.0
+    return record.metrics.train_seconds if record.metrics is not None else 0.0
 
 
 def figure(row: dict[str, Any]) -> tuple[float | None, int, int]:

@@ -6,8 +6,9 @@
 
 Each job is trained as `echo-cli train CONFIG --out RUN_DIR --set ...` trains it, through
 the same steps, in this process (train_job), so a run trained here is the run a fresh process
-would train, and can be repeated alone from its config.yaml. Between runs Keras's session is
-cleared.
+would train, and can be repeated alone from its config.yaml. A run with the shapes of an
+earlier one takes its model and compiled steps, with its own initial weights and a fresh
+optimizer put in (training/warm.py). Between runs Keras's session is cleared.
 
 The sweep holds the other end of stdin. When it ends (the sweep stopped or died, however it
 died), a run in progress stops as on SIGTERM and keeps what it did, and the worker exits. A
@@ -57,7 +58,7 @@ def train_job(config: str, overrides: list[str], run_dir: str) -> tuple[int, str
     from echo_cli.config.loading import load_config
     from echo_cli.errors import EchoError
     from echo_cli.store import claim
-    from echo_cli.training import experiment
+    from echo_cli.training import experiment, seeds
 
     try:
         with signals.stopping():
@@ -68,12 +69,16 @@ def train_job(config: str, overrides: list[str], run_dir: str) -> tuple[int, str
             saved = _checkpoint(Path(run_dir), cfg)
             taken = (claim.reopen(Path(run_dir)) if saved is not None
                      else claim.create(Path(run_dir), cfg.name))
+            command = experiment.command_lines(
+                config, overrides, command=f"echo-cli sweep {config} (this point: --out "
+                                           f"{run_dir} with the overrides)")
             with taken:
-                done = experiment.run(
-                    cfg, taken.path, engine="fast", dataset=dataset, resume=saved,
-                    command=experiment.command_lines(
-                        config, overrides, command=f"echo-cli sweep {config} (this point: "
-                                                   f"--out {run_dir} with the overrides)"))
+                if cfg.train.seeds > 1:  # the point's seeds, as one program
+                    together = seeds.run(cfg, taken.path, dataset=dataset, command=command)
+                    code, message = seeds.verdict(together, taken.path)
+                    return code, message or ""
+                done = experiment.run(cfg, taken.path, engine="fast", dataset=dataset,
+                                      resume=saved, command=command)
             code, message = experiment.verdict(done, taken.path)
             return code, message or ""
     except EchoError as err:
@@ -104,6 +109,9 @@ def run_job(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
     Returns:
         outcome(): the status, the one-line error of a failed run, and its metrics.
     """
+    from echo_cli.training import warm
+
+    warm.enable()  # runs of the same shapes share their model and compiled steps
     try:
         code, error = train_job(config, overrides, run_dir)
     except Exception as err:  # noqa: BLE001 - a bug: the run fails, and its worker with it

@@ -25,7 +25,7 @@ from echo_cli.config.schema import Config
 from echo_cli.models import factory
 from echo_cli.models.keras_internals import rnn_state_variables, stateless_train_step
 from echo_cli.tasks.base import Block
-from echo_cli.training import signals
+from echo_cli.training import signals, warm
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -37,9 +37,10 @@ def compile_for(model, cfg: Config, *, steps_per_execution: int = 1,
                 restore: Restore | None = None) -> None:
     """Compile with the config's optimizer settings and the task's loss and accuracy; then,
     resuming, restore the checkpoint (compiling makes a fresh optimizer)."""
-    factory.compile_model(model, loss=cfg.task.loss, metrics=cfg.task.keras_metrics(cfg),
-                          learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm,
-                          steps_per_execution=steps_per_execution)
+    warm.compile(model, cfg, lambda: factory.compile_model(
+        model, loss=cfg.task.loss, metrics=cfg.task.keras_metrics(cfg),
+        learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm,
+        steps_per_execution=steps_per_execution))
     if restore is not None:
         restore(model)
 
@@ -120,10 +121,10 @@ def fast_jax(model, cfg: Config, blocks: Iterator[Block], on_epoch: EpochHook, *
     compile_for(model, cfg, restore=restore)
     engine, done = None, 0
     for block in blocks:
-        if engine is None:
-            engine = JaxEngine(model, sample=(block.x[: block.batch], block.y[: block.batch],
-                                              block.w[: block.batch]),
-                               hits=cfg.task.keras_hits(cfg))
+        if engine is None:  # a model kept for a sweep worker's runs keeps its engine
+            sample = (block.x[: block.batch], block.y[: block.batch], block.w[: block.batch])
+            engine = warm.engine(model, lambda sample=sample: JaxEngine(
+                model, sample=sample, hits=cfg.task.keras_hits(cfg)))
         xs, ys, ws = block.per_step(block.x), block.per_step(block.y), block.per_step(block.w)
         for start in range(0, block.groups, group):
             part = slice(start, start + group)

@@ -20,7 +20,7 @@ from echo_cli.config.schema import Config
 from echo_cli.models import factory
 from echo_cli.models.keras_internals import jax_stateful_steps
 from echo_cli.tasks.base import Heldout
-from echo_cli.training import signals
+from echo_cli.training import signals, warm
 
 EVAL_CHUNK = limits.EVAL_CHUNK  # held-out sequences predicted side by side, at most
 
@@ -84,19 +84,31 @@ class Predictor:
         return out[:real]
 
 
+def predictor(model, cfg: Config, sequences: int) -> Predictor:
+    """A Predictor of the model for `sequences` at once; a model a sweep worker keeps for its
+    runs (warm.py) keeps its predictors too, compiled once."""
+    made_for = (sequences, limits.eval_chunk(cfg, sequences), limits.predict_batch(cfg))
+    found = warm.predictor(model, made_for, lambda: Predictor(model, cfg, sequences=sequences))
+    found.cfg = cfg
+    return found
+
+
 def predictor_for(model, cfg: Config):
     """sequences -> Predictor: what a task's evaluate asks for, once it knows how many."""
-    return lambda sequences: Predictor(model, cfg, sequences=sequences)
+    return lambda sequences: predictor(model, cfg, sequences)
 
 
-def evaluate(model, cfg: Config, *, dataset=None) -> Heldout:
+def evaluate(model, cfg: Config, *, dataset=None, predictors=None) -> Heldout:
     """Score the model on eval.sequences fresh sequences from the held-out seed stream (or, for
     CSV data, the file's held-out part), chunk by chunk, with a stop check between chunks.
+    predictors: sequences -> Predictor of this model, to share one (and its compiled step)
+    between the seeds of train.seeds; default: a new one.
 
     Raises:
         signals.StopRequested: a stop signal arrived; nothing is scored.
     """
-    return cfg.task.evaluate(cfg, predictor_for(model, cfg), stream="heldout",
+    predictors = predictors or predictor_for(model, cfg)
+    return cfg.task.evaluate(cfg, predictors, stream="heldout",
                              count=cfg.eval.sequences, dataset=dataset,
                              examples=cfg.eval.examples)
 
@@ -129,11 +141,13 @@ class Validator:
     """A run's validation set (its own seed stream) and its stop rule: stop once the accuracy
     figure reaches train.target_accuracy or the loss falls to train.target_loss."""
 
-    def __init__(self, model, cfg: Config):
+    def __init__(self, model, cfg: Config, *, predictor: Predictor | None = None):
+        """predictor: one to share (the seeds of train.seeds share one); default: built at
+        the first check."""
         self.model, self.cfg = model, cfg
         t = cfg.train
         self.active = t.target_accuracy is not None or t.target_loss is not None
-        self._predictor = None
+        self._predictor = predictor
 
     def due(self, epoch: int) -> bool:
         return self.active and epoch % self.cfg.train.validate_every == 0
@@ -142,12 +156,12 @@ class Validator:
         """Add the validation figures to an epoch's row; True once a target is reached."""
         cfg, t = self.cfg, self.cfg.train
 
-        def predictor(sequences: int):
+        def validation(sequences: int):
             if self._predictor is None:  # built once: a stateful copy costs a model build
-                self._predictor = Predictor(self.model, cfg, sequences=sequences)
+                self._predictor = predictor(self.model, cfg, sequences)
             return self._predictor
 
-        scores = cfg.task.evaluate(cfg, predictor, stream="validation",
+        scores = cfg.task.evaluate(cfg, validation, stream="validation",
                                    count=cfg.eval.validation_sequences)
         row.update(cfg.task.validation_row(scores))
         return ((t.target_accuracy is not None

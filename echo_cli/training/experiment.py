@@ -191,6 +191,7 @@ class Training:
         with _starting(path, rundir.HISTORY):
             self.history = self.writer.history(fields, rows=resume.history if resume else [])
         self.epoch_times: list[float] = []  # each epoch's wall time, for TensorBoard
+        self.predictors = None  # sequences -> Predictor, shared by the seeds of train.seeds
         self.board = tracking.run_board(path, cfg)  # RUN/tb/, written as training goes
         self.model = self.result = None
 
@@ -273,7 +274,8 @@ class Training:
             else None)
 
         def score() -> None:
-            result.heldout = evaluate(model, cfg, dataset=self.dataset)
+            result.heldout = evaluate(model, cfg, dataset=self.dataset,
+                                      predictors=self.predictors)
 
         def lengths() -> None:
             result.by_length = evaluate_lengths(model, cfg)

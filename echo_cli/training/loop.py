@@ -27,7 +27,7 @@ from echo_cli.models import factory
 from echo_cli.store import files
 from echo_cli.store.metrics import Metrics
 from echo_cli.tasks.base import Block, Heldout
-from echo_cli.training import backends, checkpoint, engines, evaluate, signals
+from echo_cli.training import backends, checkpoint, engines, evaluate, signals, warm
 from echo_cli.training.engines import EpochHook
 
 ENGINES = ("fast", "tutorial")
@@ -56,6 +56,7 @@ class RunResult:
     compile_seconds: float | None = None  # the first chunk's time beyond the warm rate
     seconds_per_update: float | None = None  # the warm rate, after the first chunk
     by_length: dict[str, dict] | None = None  # eval.lengths: the held-out figures at each
+    seeds_together: int | None = None  # train.seeds > 1: the seeds of its one program
 
     def metrics(self, cfg: Config) -> Metrics:
         """The record written to metrics.json."""
@@ -76,6 +77,8 @@ class RunResult:
         }
         if self.seconds_per_update is not None:
             out["seconds_per_update"] = self.seconds_per_update
+        if self.seeds_together is not None:
+            out["seeds_together"] = self.seeds_together
         if self.by_length is not None:
             out["heldout_by_length"] = self.by_length
         steps = cfg.steps
@@ -130,6 +133,15 @@ def peak_rss_mb() -> float | None:
 
 def engine_problem(engine: str, backend: str, cfg: Config) -> str | None:
     """Why this engine cannot run this config on this backend, or None."""
+    seeds = cfg.train.seeds
+    if seeds > 1 and engine == "tutorial":
+        return (f"--engine tutorial trains one seed at a time; train.seeds: {seeds} trains them "
+                f"as one program on the fast engine (leave --engine out), or train each seed "
+                f"on its own (--set seed=S)")
+    if seeds > 1 and backend != "jax":
+        return (f"train.seeds: {seeds} trains the seeds as one compiled JAX program, and the "
+                f"backend is {backend}; use --set train.backend=jax (pip install '.[jax]'), or "
+                f"train each seed on its own (--set seed=S)")
     if engine == "tutorial" and not cfg.task.tutorial_engine:
         return (f"--engine tutorial is the tutorial's echo loop; data.task: {cfg.data.task} "
                 f"trains with the fast engine (leave --engine out)")
@@ -266,6 +278,9 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
     problem = engine_problem(engine, keras.backend.backend(), cfg)
     if problem:
         raise ValueError(problem)
+    if cfg.train.seeds > 1:
+        raise ValueError(f"train() trains one seed; train.seeds: {cfg.train.seeds} trains "
+                         f"through training/seeds.py (seeds.run)")
 
     # seed: the initializers are seeded in build and the data has its own streams; the
     # global seed covers anything else (it imports TensorFlow, so only on that backend)
@@ -282,7 +297,7 @@ def train(cfg: Config, *, engine: str = "fast", on_epoch: EpochHook | None = Non
 
     # build
     built = time.perf_counter()
-    model = build(cfg)
+    model, _ = warm.model(cfg, build)  # a sweep worker's earlier model of these shapes
     build_seconds = time.perf_counter() - built
 
     # fit, validating every train.validate_every epochs when a target is set

@@ -1,0 +1,101 @@
+"""A sweep worker keeps a model and its compiled steps for the runs of the same shapes
+(training/warm.py): a run that takes them is the run a fresh process would train, number for
+number, whatever ran before it in the worker."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import CONFIGS, SMALL, saved_weights, sets
+
+from echo_cli.config.loading import load_config
+from echo_cli.store import rundir
+from echo_cli.training import backends, warm
+
+needs_jax = pytest.mark.skipif(not backends.jax_installed(), reason="JAX is not installed")
+
+LAG1 = [*SMALL["lag1"], "train.epochs=80", "eval.sequences=40"]
+# (name, config, overrides): in this order in one worker; the later runs of each config take
+# the model of the first, with another seed, learning rate, epochs (another chunk shape), or
+# a validation target
+JOBS = [
+    ("lag1-a", "lag1.yaml", [*LAG1, "seed=5", "train.learning_rate=0.02"]),
+    ("adding-a", "adding.yaml", ["data.length=20", "model.units=8", "train.epochs=6",
+                                 "eval.sequences=30"]),
+    ("lag1-b", "lag1.yaml", [*LAG1, "seed=2", "train.learning_rate=0.005"]),
+    ("lag1-c", "lag1.yaml", [*LAG1, "seed=3", "train.epochs=50"]),
+    ("lag1-d", "lag1.yaml", [*LAG1, "seed=4", "train.target_accuracy=0.5",
+                             "train.validate_every=10", "eval.validation_sequences=20"]),
+    ("adding-b", "adding.yaml", ["data.length=20", "model.units=8", "train.epochs=9",
+                                 "eval.sequences=30", "seed=7", "train.learning_rate=0.003"]),
+]
+REUSED = {"lag1-b", "lag1-c", "lag1-d", "adding-b"}
+
+SCRIPT = """
+import json, sys
+from echo_cli.sweeps.worker import run_job
+from echo_cli.training import warm
+jobs, root = json.loads(sys.argv[1]), sys.argv[2]
+seen = []
+for name, config, overrides in jobs:
+    before = warm.reused
+    answer = run_job(config, overrides, f"{root}/{name}")
+    if answer["status"] != "done":
+        sys.exit(f"{name}: {answer}")
+    seen.append([name, warm.reused > before])
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def worked(tmp_path_factory) -> tuple[Path, dict[str, bool]]:
+    """The jobs run one after another in one worker process, on JAX."""
+    root = tmp_path_factory.mktemp("warm")
+    jobs = [(name, str(CONFIGS / config), overrides) for name, config, overrides in JOBS]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(jobs), str(root)],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root, dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@needs_jax
+@pytest.mark.slow
+def test_runs_of_the_same_shapes_take_the_kept_model(worked):
+    _, seen = worked
+    assert {name for name, took in seen.items() if took} == REUSED
+
+
+@needs_jax
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REUSED))
+def test_a_run_on_a_kept_model_is_the_run_a_fresh_process_trains(worked, tmp_path, name):
+    root, _ = worked
+    config, overrides = next((c, o) for n, c, o in JOBS if n == name)
+    fresh = tmp_path / name
+    done = subprocess.run([sys.executable, "-m", "echo_cli", "train", str(CONFIGS / config),
+                           *sets(overrides), "--out", str(fresh), "-q"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr
+    kept, alone = (json.loads((run / rundir.METRICS).read_text()) for run in (root / name, fresh))
+    for key in ("heldout_accuracy", "heldout_correct", "heldout_loss", "final_train_loss",
+                "epochs_completed", "reached_target", "epochs_to_target", "parameters"):
+        assert kept.get(key) == alone.get(key), key
+    for x, y in zip(saved_weights(root / name), saved_weights(fresh), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert rundir.read_history(root / name) == rundir.read_history(fresh)
+
+
+def test_the_key_ignores_what_only_changes_values_and_not_what_changes_shapes():
+    cfg = load_config(CONFIGS / "lag1.yaml")
+    same = load_config(CONFIGS / "lag1.yaml", overrides=[
+        "seed=9", "train.learning_rate=0.1", "train.epochs=7", "eval.sequences=3", "name=other",
+        "train.target_accuracy=0.9"])
+    assert warm.key(cfg) == warm.key(same)
+    for change in ("model.units=51", "train.batch_size=4", "data.window=4",
+                   "train.clipnorm=1.0", "model.stateful=false"):
+        assert warm.key(load_config(CONFIGS / "lag1.yaml", overrides=[change])) != warm.key(cfg)
