@@ -225,8 +225,15 @@ def test_the_readme_is_short_and_starts_with_the_two_commands():
     first = next(line for line in text.splitlines()[1:] if line.strip())
     assert "make run" in first and "make test" in first
     sections = re.findall(r"^## (.+)$", text, re.M)
-    assert sections == ["The tutorial's three results", "Set up", "Quickstart", "Documentation",
-                        "Development"]
+    assert sections == ["The tutorial's three results", "Set up", "Quickstart", "Speed",
+                        "Documentation", "Development"]
+
+
+def test_the_readmes_speed_figures_are_dated_and_name_the_machine_and_the_method():
+    speed = README.read_text().split("## Speed", 1)[1].split("## ", 1)[0]
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", speed)
+    assert "cores" in speed and "(docs/guides/speed.md)" in speed
+    assert {"--seeds", "sweep", "stream"} <= set(re.findall(r"--seeds|sweep|stream", speed))
 
 
 def test_the_quickstart_is_ten_lines_of_the_main_commands():
