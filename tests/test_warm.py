@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CONFIGS, SMALL, saved_weights, sets
+from helpers import CONFIGS, SMALL, saved_weights
 
 from echo_cli.config.loading import load_config
 from echo_cli.store import rundir
@@ -35,59 +35,72 @@ JOBS = [
 ]
 REUSED = {"lag1-b", "lag1-c", "lag1-d", "adding-b"}
 
+# the jobs in one worker process; then the runs that took a kept model, each trained by
+# `echo-cli train` in a process that keeps nothing (train never does)
 SCRIPT = """
 import json, sys
+from typer.testing import CliRunner
+from echo_cli.cli import app
 from echo_cli.sweeps.worker import run_job
 from echo_cli.training import warm
-jobs, root = json.loads(sys.argv[1]), sys.argv[2]
+mode, jobs, root = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 seen = []
 for name, config, overrides in jobs:
     before = warm.reused
-    answer = run_job(config, overrides, f"{root}/{name}")
-    if answer["status"] != "done":
-        sys.exit(f"{name}: {answer}")
+    if mode == "worker":
+        answer = run_job(config, overrides, f"{root}/{name}")
+        if answer["status"] != "done":
+            sys.exit(f"{name}: {answer}")
+    else:
+        sets = [a for o in overrides for a in ("--set", o)]
+        done = CliRunner().invoke(app, ["train", config, *sets, "--out", f"{root}/{name}", "-q"])
+        if done.exit_code != 0:
+            sys.exit(f"{name}: exit {done.exit_code}\\n{done.output}")
     seen.append([name, warm.reused > before])
 print(json.dumps(seen))
 """
 
 
-@pytest.fixture(scope="module")
-def worked(tmp_path_factory) -> tuple[Path, dict[str, bool]]:
-    """The jobs run one after another in one worker process, on JAX."""
-    root = tmp_path_factory.mktemp("warm")
-    jobs = [(name, str(CONFIGS / config), overrides) for name, config, overrides in JOBS]
-    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(jobs), str(root)],
+def _run(mode: str, jobs: list, root: Path) -> dict[str, bool]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, mode, json.dumps(jobs), str(root)],
                           capture_output=True, text=True, timeout=900,
                           env={**os.environ, "KERAS_BACKEND": "jax"})
     assert done.returncode == 0, done.stderr[-3000:]
-    return root, dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def worked(tmp_path_factory) -> tuple[Path, dict[str, bool], dict[str, bool]]:
+    """The jobs one after another in one worker process, and the reused ones trained fresh,
+    all on JAX."""
+    root = tmp_path_factory.mktemp("warm")
+    jobs = [(name, str(CONFIGS / config), overrides) for name, config, overrides in JOBS]
+    seen = _run("worker", jobs, root / "worker")
+    fresh = _run("fresh", [j for j in jobs if j[0] in REUSED], root / "fresh")
+    return root, seen, fresh
 
 
 @needs_jax
 @pytest.mark.slow
-def test_runs_of_the_same_shapes_take_the_kept_model(worked):
-    _, seen = worked
+def test_runs_of_the_same_shapes_take_the_kept_model_and_train_keeps_none(worked):
+    _, seen, fresh = worked
     assert {name for name, took in seen.items() if took} == REUSED
+    assert set(fresh) == REUSED and not any(fresh.values())
 
 
 @needs_jax
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REUSED))
-def test_a_run_on_a_kept_model_is_the_run_a_fresh_process_trains(worked, tmp_path, name):
-    root, _ = worked
-    config, overrides = next((c, o) for n, c, o in JOBS if n == name)
-    fresh = tmp_path / name
-    done = subprocess.run([sys.executable, "-m", "echo_cli", "train", str(CONFIGS / config),
-                           *sets(overrides), "--out", str(fresh), "-q"], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
-    assert done.returncode == 0, done.stderr
-    kept, alone = (json.loads((run / rundir.METRICS).read_text()) for run in (root / name, fresh))
+def test_a_run_on_a_kept_model_is_the_run_a_fresh_process_trains(worked, name):
+    root = worked[0]
+    kept, alone = root / "worker" / name, root / "fresh" / name
+    a, b = (json.loads((run / rundir.METRICS).read_text()) for run in (kept, alone))
     for key in ("heldout_accuracy", "heldout_correct", "heldout_loss", "final_train_loss",
                 "epochs_completed", "reached_target", "epochs_to_target", "parameters"):
-        assert kept.get(key) == alone.get(key), key
-    for x, y in zip(saved_weights(root / name), saved_weights(fresh), strict=True):
+        assert a.get(key) == b.get(key), key
+    for x, y in zip(saved_weights(kept), saved_weights(alone), strict=True):
         np.testing.assert_array_equal(x, y)
-    assert rundir.read_history(root / name) == rundir.read_history(fresh)
+    assert rundir.read_history(kept) == rundir.read_history(alone)
 
 
 def test_the_key_ignores_what_only_changes_values_and_not_what_changes_shapes():
