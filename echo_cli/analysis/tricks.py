@@ -1,7 +1,7 @@
 """What each start-up trick of training/startup.py saves a user, measured in one run.
 
     record = measure_tricks(Path("configs/lag1.yaml"), epochs=100, repeat=3)
-    record["tricks"]["warm-up thread"]["saves_seconds"]     # median without, less with
+    record["tricks"]["teardown skip"]["saves_seconds"]      # median without, less with
 
 A whole `echo-cli train` is timed as a fresh process, first with every trick, then with one
 trick turned off at a time (patched out before the command runs), alternating, `repeat` times
@@ -26,8 +26,6 @@ OFF = {
     "all tricks on": "",
     "lean Keras import": ("import contextlib\nfrom echo_cli.training import startup\n"
                           "startup.hidden_from_keras = lambda *a, **k: contextlib.nullcontext()\n"),
-    "warm-up thread": ("from echo_cli.training import startup\n"
-                       "startup.warm_up_in_background = lambda: None\n"),
     "teardown skip": ("import sys\nfrom echo_cli.training import startup\n"
                       "startup.finish = lambda code: sys.exit(code)\n"),
 }

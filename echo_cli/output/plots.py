@@ -22,14 +22,6 @@ def _figure(figsize: tuple[float, float]):
     return Figure(figsize=figsize)
 
 
-def warm_up() -> None:
-    """Import matplotlib and load its font by drawing a tiny figure with text, so that the
-    first real plot does not pay for them (train calls it in a thread while it trains)."""
-    fig = _figure((1, 1))
-    fig.text(0.5, 0.5, "0.1 epoch")
-    _png(fig)
-
-
 def _png(fig) -> bytes:
     """The figure as PNG bytes."""
     buffer = io.BytesIO()

@@ -33,7 +33,7 @@ from echo_cli.config.schema import Config
 from echo_cli.errors import EchoError
 from echo_cli.output import plots
 from echo_cli.store import claim, files, provenance, rundir, tracking
-from echo_cli.training import backends, checkpoint, signals, startup
+from echo_cli.training import backends, checkpoint, signals
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -204,11 +204,8 @@ class Training:
         from echo_cli.training.loop import TrainingStopped, train
 
         rows: list[dict[str, float]] = list(self.resume.history) if self.resume else []
-        fresh = len(rows)  # the rows of this session start here
 
         def each_epoch(epoch: int, row: dict[str, float]) -> None:
-            if len(rows) == fresh:  # built and compiled: the imports no longer compete
-                startup.warm_up_in_background()
             try:
                 self.history.add(row)
             except OSError as err:  # the rows before it are whole, and kept

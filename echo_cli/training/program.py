@@ -24,7 +24,7 @@ from echo_cli.config import limits
 from echo_cli.config.schema import Config
 from echo_cli.models import factory
 from echo_cli.store import files
-from echo_cli.training import backends, engines, evaluate, experiment, signals, startup
+from echo_cli.training import backends, engines, evaluate, experiment, signals
 from echo_cli.training.loop import (
     DivergedError,
     RunResult,
@@ -147,7 +147,6 @@ class Program:
                 losses, hits = self.engine.collect([m.active for m in self.members])
                 if self.first_chunk is None:
                     self.first_chunk = time.perf_counter()
-                    startup.warm_up_in_background()  # built and compiled: imports compete no more
                 recorded, done = (done, losses, hits, active), done + group
             return recorded is not None and self._record(*recorded, first.scored)
         finally:

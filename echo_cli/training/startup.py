@@ -4,11 +4,13 @@ on the 2-core machine; the figures are in the README's speed section).
     with startup.hidden_from_keras():     # 1. Keras's import skips what echo-cli never uses
         import keras
     with startup.quiet_stderr(): ...      # 2. TensorFlow's C++ start-up chatter is not shown
-    startup.warm_up_in_background()       # 3. matplotlib and TensorBoard load while training
-    startup.finish(code)                  # 4. exit without the module-by-module teardown
+    startup.finish(code)                  # 3. exit without the module-by-module teardown
 
 Each one is kept only because it saves a user at least 0.3 s of a whole `echo-cli train`, or
-because it keeps the screen clean (2). Nothing here imports Keras at import time.
+because it keeps the screen clean (2): `make bench-startup` measures each (bench/startup.json).
+On 2026-11-30 (2 cores, AMD EPYC) the lean import saved 0.77-0.80 s and the teardown skip
+0.65-0.78 s. A fourth, importing matplotlib and TensorBoard's writer in a thread while the
+model trained, saved 0.01 s (and nothing at 2,000 epochs) and was dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 
 # 1. Keras imports scikit-learn (for its sklearn wrappers; MLflow installs it), pandas (to
 # accept DataFrames) and matplotlib.pyplot (for image galleries) whenever they are installed,
@@ -59,24 +60,7 @@ def quiet_stderr():
         os.close(devnull)
 
 
-# 3. curves.png needs matplotlib and its font, tb/ TensorBoard's record format: about 0.6 s
-# of imports. The compiled training steps release the GIL, so on a second core these imports
-# take nothing from the wait when they run while the model trains.
-def warm_up_in_background() -> None:
-    """Import what the steps after training need, in a daemon thread."""
-    threading.Thread(target=_warm_up, name="echo-cli-imports", daemon=True).start()
-
-
-def _warm_up() -> None:
-    with contextlib.suppress(Exception):
-        from echo_cli.output import plots
-        from echo_cli.store import tracking
-
-        plots.warm_up()
-        tracking.tensorboard_installed()
-
-
-# 4. After JAX or TensorFlow, Python's module-by-module teardown takes about a second and
+# 3. After JAX or TensorFlow, Python's module-by-module teardown takes about a second and
 # does nothing a user needs: every file a run writes is closed (and renamed into place) before
 # its command returns.
 def finish(code) -> None:
