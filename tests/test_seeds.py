@@ -7,8 +7,10 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -321,3 +323,54 @@ def test_drawing_a_seeds_weights_into_a_built_model_is_building_it_with_that_see
     built = factory.build_model(cfg.signature, cfg.model, seed=7, batch_size=5)
     for x, y in zip(model.get_weights(), built.get_weights(), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_sweeps_failed_seeds_each_keep_their_own_error(tmp_path):
+    """results.csv names each failed seed's error, not the first failed seed's for all."""
+    from echo_cli.sweeps.grid import Point
+
+    run = tmp_path / "lag=1,seeds=1-3"
+    errors = {1: None, 2: "the training loss became nan at epoch 7; lower train.learning_rate",
+              3: "history.csv: no space left on device"}
+    for seed, error in errors.items():
+        failure = {"failed_step": "train", "error": error} if error else {}
+        fake_run(rundir.seed_dir(run, seed), {**METRICS, "seed": seed, **failure},
+                 [f"seed={seed}"])
+    point = Point(values=(("data.lag", 1),), seed=1, seeds=3)
+    record = sweep.Record(point=point, run_dir=run, status="failed",
+                          error=f"seed 2: {errors[2]} (and 1 more seeds)")
+    found = {r.point.seed: (r.status, r.error) for r in sweep.each_run([record])}
+    assert found == {1: ("done", ""), 2: ("failed", errors[2]), 3: ("failed", errors[3])}
+
+
+@needs_jax
+@pytest.mark.slow
+def test_ctrl_c_keeps_every_seeds_epochs_so_far(tmp_path):
+    """A stop while the seeds train (a chunk in flight in the shards' threads): exit 130, and
+    every seed's run is kept as an interrupted run with the same whole epochs."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "echo_cli", "train", str(CONFIGS / "lag1.yaml"),
+         *sets([*SMALL["lag1"], "train.epochs=100000"]), "--seeds", "4", "--out", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"})
+    first = rundir.seed_dir(run, 1) / rundir.HISTORY
+    deadline = time.monotonic() + 120
+    while not first.exists() or len(first.read_text().splitlines()) < 60:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    done = set()
+    for seed in (1, 2, 3, 4):
+        seed_run = rundir.seed_dir(run, seed)
+        metrics = json.loads((seed_run / rundir.METRICS).read_text())
+        assert metrics["interrupted"] is True and metrics["heldout_accuracy"] is None
+        epochs = [r["epoch"] for r in history(seed_run)]
+        assert epochs == list(range(1, metrics["epochs_completed"] + 1))
+        assert (seed_run / rundir.MODEL).is_file()
+        done.add(metrics["epochs_completed"])
+    assert len(done) == 1 and done.pop() >= 59
+    summary = json.loads((run / rundir.SEEDS_SUMMARY).read_text())
+    assert summary["interrupted"] is True

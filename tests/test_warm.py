@@ -112,3 +112,32 @@ def test_the_key_ignores_what_only_changes_values_and_not_what_changes_shapes():
     for change in ("model.units=51", "train.batch_size=4", "data.window=4",
                    "train.clipnorm=1.0", "model.stateful=false"):
         assert warm.key(load_config(CONFIGS / "lag1.yaml", overrides=[change])) != warm.key(cfg)
+
+
+@needs_jax
+def test_a_worker_keeps_at_most_keep_models_and_frees_the_rest():
+    """A model dropped from the kept ones goes with its compiled steps: nothing else holds it."""
+    script = """
+import gc, weakref
+from echo_cli.training import backends, engines, loop, warm
+from echo_cli.config.loading import load_config
+backends.import_keras("jax")
+warm.enable()
+refs = []
+for units in range(2, 2 + 2 * warm.KEEP):
+    cfg = load_config(sys.argv[1], overrides=[f"model.units={units}"])
+    model, _ = warm.model(cfg, loop.build)
+    engines.compile_for(model, cfg)
+    warm.engine(model, lambda model=model: type("Engine", (), {"model": model})())
+    warm.predictor(model, (1,), lambda model=model: type("Predictor", (), {"model": model})())
+    refs.append(weakref.ref(model))
+    del model
+gc.collect()
+print(len(warm._kept), warm.KEEP, sum(r() is not None for r in refs))
+"""
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + script,
+                           str(CONFIGS / "lag1.yaml")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    kept, keep, alive = map(int, done.stdout.split()[-3:])
+    assert kept == keep == alive

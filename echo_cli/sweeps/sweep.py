@@ -255,9 +255,14 @@ def each_run(records: list[Record]) -> list[Record]:
             status = seed_runs.status(metrics) if metrics is not None else r.status
             status = "not run" if status == "interrupted" else status
             out.append(Record(point=point, run_dir=where, status=status,
-                              error=r.error if status == "failed" else "",
+                              error=_seed_error(metrics, r.error) if status == "failed" else "",
                               metrics=metrics if status == "done" else None))
     return out
+
+
+def _seed_error(metrics, point_error: str) -> str:
+    """A failed seed's own error, as its metrics.json records it; else the point's."""
+    return (metrics.error if metrics is not None and metrics.error else None) or point_error
 
 
 def rows(records: list[Record], keys: list[str]) -> list[dict[str, Any]]:

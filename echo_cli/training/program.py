@@ -139,6 +139,9 @@ class Program:
         try:
             # the next chunk trains (in the engine's threads) while the last one is recorded
             for begin in range(0, first.groups, group):
+                if recorded is not None and signals.requested() is not None:
+                    # a stop: record the last chunk and raise it, with none left in flight
+                    return self._record(*recorded, first.scored)
                 part = slice(begin, begin + group)
                 active = [m.active for m in self.members]
                 self.engine.submit(xs[:, part], ys[:, part], ws[:, part], active)

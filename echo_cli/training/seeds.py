@@ -17,6 +17,7 @@ train on. A stop signal ends every seed at the end of the chunk. No checkpoints 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,8 @@ def _train(program: Program, dataset, path: Path) -> None:
         program.train(dataset)
     except Exception as err:  # noqa: BLE001 - keep the histories, say it in one line
         for m in program.members:
-            m.job.history.close(m.history)
+            with contextlib.suppress(OSError):  # else the streamed rows stand, whole
+                m.job.history.close(m.history)
             m.job.board.close()
         text = " ".join(str(err).split())[:200]
         raise experiment.RunFailedError(

@@ -21,10 +21,9 @@ for number). Only JAX: under TensorFlow every run builds and compiles as before.
 from __future__ import annotations
 
 import json
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,16 +39,23 @@ TRAIN_VALUES_ONLY = {"learning_rate", "epochs", "target_accuracy", "target_loss"
 
 _enabled = False
 reused = 0  # runs of this process that took a kept model
-_kept: OrderedDict[str, _Kept] = OrderedDict()
-_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its JaxEngine
-_predictors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {key: one}
-_compiled: weakref.WeakSet = weakref.WeakSet()  # the kept models that have been compiled
+_kept: OrderedDict[str, _Kept] = OrderedDict()  # what is dropped from here is freed
 
 
 @dataclass
 class _Kept:
+    """A kept model and what was compiled for it; they go together."""
+
     model: Any
     fresh: list[np.ndarray]  # every variable as build_model made it
+    compiled: bool = False
+    engine: Any = None  # its JaxEngine, made at its first run's first chunk
+    predictors: dict[tuple, Any] = field(default_factory=dict)  # by the shapes they serve
+
+
+def _entry(model) -> _Kept | None:
+    """The kept entry of this model, or None for a model that is not kept."""
+    return next((kept for kept in _kept.values() if kept.model is model), None)
 
 
 def enable() -> None:
@@ -95,10 +101,11 @@ def compile(model, cfg: Config, compile_model: Callable[[], None]) -> None:  # n
     """Compile a model (compile_model()) the first time; a kept model that was compiled keeps
     its optimizer, reset to what compiling makes: step 0, zero moments, cfg's learning rate.
     A new optimizer would be a new object, and the kept compiled step holds the old one."""
-    if model not in _compiled:
+    kept = _entry(model)
+    if kept is None or not kept.compiled:
         compile_model()
-        if any(kept.model is model for kept in _kept.values()):
-            _compiled.add(model)
+        if kept is not None:
+            kept.compiled = True
         return
     for variable in model.optimizer.variables:
         if variable is model.optimizer._learning_rate:  # noqa: SLF001 - Adam's own variable
@@ -110,19 +117,20 @@ def compile(model, cfg: Config, compile_model: Callable[[], None]) -> None:  # n
 
 def engine(model, make: Callable[[], Any]) -> Any:
     """The JaxEngine of a kept model, made once; any other model's, made now."""
-    if model not in _compiled:
+    kept = _entry(model)
+    if kept is None or not kept.compiled:
         return make()
-    if model not in _engines:
-        _engines[model] = make()
-    return _engines[model]
+    if kept.engine is None:
+        kept.engine = make()
+    return kept.engine
 
 
 def predictor(model, made_for: tuple, make: Callable[[], Any]) -> Any:
     """A kept model's predictor for `made_for` (its shapes), made once; any other model's,
     made now."""
-    if model not in _compiled:
+    kept = _entry(model)
+    if kept is None or not kept.compiled:
         return make()
-    found = _predictors.setdefault(model, {})
-    if made_for not in found:
-        found[made_for] = make()
-    return found[made_for]
+    if made_for not in kept.predictors:
+        kept.predictors[made_for] = make()
+    return kept.predictors[made_for]
