@@ -199,21 +199,29 @@ memory: setup ## copy (T=50,100,200), adding (T=100,200,400) x LSTM/GRU/TCN, ech
 MODERN_BUDGET ?= 3000
 MODERN_KINDS := lstm:64:64,gru:64:64,lru:32:64,s6:32:16,esn:256:64
 INDUCTION_KINDS := lstm:128:64,gru:128:64,lru:64:64,s6:32:16
-MODERN_LENGTHS := [64,128,256,512,1024,2048,4096]
+MODERN_LENGTHS ?= [64,128,256,512,1024,2048,4096]
 MODERN_SETS ?= --set train.backend=jax
+# MODERN_SEEDS=3: each setting's seeds as one program (train.seeds), for intervals across
+# seeds; it costs about that many times the compute, so the default stays at one seed.
+MODERN_SEEDS ?= 1
+MODERN_RUNS ?= runs
+MODERN_OUT ?= results
 modern: setup ## selective vs plain copying x lstm/gru/lru/s6/esn, induction at 64..4096, memory capacity -> results/modern.md
 	$(CLI) sweep configs/selective_copy.yaml --grid data.variable=true,false \
-	  --grid model.kind+model.units+model.state_size=$(MODERN_KINDS) \
+	  --grid model.kind+model.units+model.state_size=$(MODERN_KINDS) --seeds $(MODERN_SEEDS) \
 	  --set train.epochs=$(MODERN_BUDGET) --set train.stop_at_target=false $(MODERN_SETS) \
-	  --out runs/modern-copy
+	  --out $(MODERN_RUNS)/modern-copy
 	$(CLI) sweep configs/induction.yaml \
-	  --grid model.kind+model.units+model.state_size=$(INDUCTION_KINDS) \
+	  --grid model.kind+model.units+model.state_size=$(INDUCTION_KINDS) --seeds $(MODERN_SEEDS) \
 	  --set "eval.lengths=$(MODERN_LENGTHS)" --set eval.sequences=500 $(MODERN_SETS) \
-	  --out runs/modern-induction
-	@for run in runs/modern-copy/runs/* runs/modern-induction/runs/*; do \
-	  test -f "$$run/capacity/capacity.json" || $(CLI) capacity "$$run" --force > /dev/null \
-	    || { echo "capacity of $$run failed"; exit 1; }; done; echo "capacity measured"
-	$(CLI) modern-table runs/modern-copy runs/modern-induction --out results --force
+	  --out $(MODERN_RUNS)/modern-induction
+	@for point in $(MODERN_RUNS)/modern-copy/runs/* $(MODERN_RUNS)/modern-induction/runs/*; do \
+	  if [ -d "$$point/seeds" ]; then set -- "$$point"/seeds/seed=*; else set -- "$$point"; fi; \
+	  for run in "$$@"; do \
+	    test -f "$$run/capacity/capacity.json" || $(CLI) capacity "$$run" --force > /dev/null \
+	      || { echo "capacity of $$run failed"; exit 1; }; done; done; echo "capacity measured"
+	$(CLI) modern-table $(MODERN_RUNS)/modern-copy $(MODERN_RUNS)/modern-induction \
+	  --out $(MODERN_OUT) --force
 
 # The beginner's mistake beside a model that echoes through its state: each trained once into
 # runs/inspect-<name>/ (delete it to train again), then inspected into results/inspect/<name>/.

@@ -359,3 +359,25 @@ def test_too_many_seeds_is_a_usage_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "--seeds" in out.stderr and "10000" in out.stderr and not (tmp_path / "s").exists()
+
+
+def test_a_sweep_saved_before_a_key_was_added_still_resumes(tmp_path):
+    """sweep.json keeps the resolved config. A key that echo-cli added since (train.seeds, at
+    its default) is no difference, so the same command resumes; a changed value still is."""
+    from echo_cli.config.loading import load_config
+
+    cfg = load_config(ROOT / "configs/lag1.yaml")
+
+    def job(config) -> sweep.Sweep:
+        return sweep.Sweep(tmp_path / "sw", config=ROOT / "configs/lag1.yaml",
+                           grid=[("data.lag", [0])], seeds=1, base_seed=1,
+                           base_overrides=TINY, resolved=config.dump())
+
+    older = json.loads(json.dumps(job(cfg).definition))
+    del older["config"]["train"]["seeds"]  # as an echo-cli without train.seeds wrote it
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps(older))
+    assert [r.status for r in job(cfg).prepare()] == ["not run"]
+    changed = load_config(ROOT / "configs/lag1.yaml", overrides=["train.learning_rate=0.01"])
+    with pytest.raises(sweep.SweepError, match="holds a different sweep"):
+        job(changed).prepare()

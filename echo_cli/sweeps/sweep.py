@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from echo_cli.config.loading import ConfigError
+from echo_cli.config.loading import ConfigError, validate
 from echo_cli.output import tables
 from echo_cli.stats import mean, pooled_accuracy, std
 from echo_cli.store import rundir
@@ -107,7 +107,7 @@ class Sweep:
                 saved = json.loads(spec.read_text())
             except (OSError, json.JSONDecodeError):
                 raise SweepError(f"{spec} is damaged; give a new --out directory") from None
-            if saved != self.definition:
+            if saved != self.definition and _as_now(saved) != self.definition:
                 raise SweepError(f"--out {self.out} holds a different sweep (another config, "
                                  f"--set, grid or seeds); give a new directory, or repeat that "
                                  f"sweep's own command to resume it")
@@ -258,6 +258,19 @@ def each_run(records: list[Record]) -> list[Record]:
                               error=_seed_error(metrics, r.error) if status == "failed" else "",
                               metrics=metrics if status == "done" else None))
     return out
+
+
+def _as_now(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved definition with its config read by today's schema, so that a key added to
+    echo-cli since (at its default) is no difference; as saved where it no longer reads."""
+    config = saved.get("config")
+    if not isinstance(config, dict):
+        return saved
+    try:
+        cfg = validate(json.loads(json.dumps(config)), source=SWEEP_FILE)
+    except ConfigError:
+        return saved
+    return {**saved, "config": json.loads(json.dumps(cfg.dump()))}
 
 
 def _seed_error(metrics, point_error: str) -> str:
