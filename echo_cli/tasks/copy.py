@@ -23,7 +23,7 @@ from echo_cli.fields import Section
 from echo_cli.models.base import Signature, model_ids
 from echo_cli.output.report import ends
 from echo_cli.tasks.base import InputError
-from echo_cli.tasks.sequences import SequenceTask
+from echo_cli.tasks.sequences import SequenceTask, cross_entropy
 
 BLANK, MARKER = 0, 9  # copy memory's symbols: 0 blank, 1..8 to remember, 9 the marker
 SYMBOLS = 10
@@ -72,8 +72,7 @@ def copy_scores(probs: np.ndarray, y: np.ndarray, *, recall: int) -> dict[str, f
 
     probs: (N, steps, 10) softmax outputs; y: (N, steps) ids.
     """
-    picked = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
-    loss = -np.log(np.clip(picked, 1e-7, 1.0)).sum()
+    loss = cross_entropy(probs, y).sum()
     right = (probs[:, -recall:].argmax(-1) == y[:, -recall:]).sum()
     return {"loss_sum": float(loss), "loss_count": int(y.size), "correct": int(right),
             "targets": int(y[:, -recall:].size)}

@@ -26,7 +26,7 @@ from echo_cli.models.base import MISSING, Signature, model_ids
 from echo_cli.models.cells import States
 from echo_cli.output.report import ends
 from echo_cli.tasks.base import InputError, stream_rng
-from echo_cli.tasks.sequences import SequenceTask
+from echo_cli.tasks.sequences import SequenceTask, class_scores
 
 
 class InductionData(Section):
@@ -62,17 +62,6 @@ def induction_head(rng: np.random.Generator, *, count: int, length: int,
     rows = np.arange(count)
     x[rows, p] = trigger
     return x, x[rows, p + 1].copy()
-
-
-def answer_scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Sums over a chunk: the answers' cross-entropy and the answers right.
-
-    probs: (N, vocab) softmax outputs; y: (N,) ids.
-    """
-    picked = probs[np.arange(len(y)), y]
-    return {"loss_sum": float(-np.log(np.clip(picked, 1e-7, 1.0)).sum()),
-            "loss_count": int(y.size), "correct": int((probs.argmax(-1) == y).sum()),
-            "targets": int(y.size)}
 
 
 class Induction(SequenceTask):
@@ -136,7 +125,7 @@ class Induction(SequenceTask):
         return model_ids(x), y[:, None].astype(np.int32), np.ones((count, 1), np.float32)
 
     def score(self, cfg, out, x, y):
-        return answer_scores(out, y[:, 0])
+        return class_scores(out, y[:, 0])  # the answer alone
 
     def example(self, cfg, x, y, out) -> dict[str, Any]:
         ids = x.astype(np.int64) - 1  # the model's ids back to the task's

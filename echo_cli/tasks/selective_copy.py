@@ -25,7 +25,7 @@ from echo_cli.models.base import MISSING, Signature, model_ids
 from echo_cli.models.cells import States
 from echo_cli.output.report import ends
 from echo_cli.tasks.base import InputError, stream_rng
-from echo_cli.tasks.sequences import SequenceTask
+from echo_cli.tasks.sequences import SequenceTask, class_scores
 
 BLANK = 0  # the blank (noise) id; the marker is vocab-1, the tokens 1..vocab-2
 
@@ -73,11 +73,7 @@ def recall_scores(probs: np.ndarray, y: np.ndarray, *, tokens: int) -> dict[str,
 
     probs: (N, steps, A) softmax outputs; y: (N, steps) ids (the tokens at the last steps).
     """
-    probs, y = probs[:, -tokens:], y[:, -tokens:]
-    picked = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
-    return {"loss_sum": float(-np.log(np.clip(picked, 1e-7, 1.0)).sum()),
-            "loss_count": int(y.size), "correct": int((probs.argmax(-1) == y).sum()),
-            "targets": int(y.size)}
+    return class_scores(probs[:, -tokens:], y[:, -tokens:])
 
 
 class SelectiveCopy(SequenceTask):

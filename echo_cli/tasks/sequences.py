@@ -24,6 +24,22 @@ from echo_cli.tasks.base import Block, Heldout, Size, Task, stream_rng
 CHUNK = 250  # sequences generated and predicted at once when scoring
 
 
+def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each target's cross-entropy, -ln of the probability given to it (clipped at 1e-7).
+
+    probs: (..., classes) softmax outputs; y: (...) ids.
+    """
+    picked = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
+    return -np.log(np.clip(picked, 1e-7, 1.0))
+
+
+def class_scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Sums over a chunk: every target's cross-entropy, and the targets the most probable
+    class gets right. probs: (..., classes); y: (...) ids."""
+    return {"loss_sum": float(cross_entropy(probs, y).sum()), "loss_count": int(y.size),
+            "correct": int((probs.argmax(-1) == y).sum()), "targets": int(y.size)}
+
+
 class SequenceTask(Task):
     """A task whose samples are whole independent sequences; subclasses define the sequences
     (generate), how the model reads them (batch) and how a chunk is scored (score)."""
